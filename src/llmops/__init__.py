@@ -1,0 +1,17 @@
+"""llmops: a pipeline from raw text to a registered classifier."""
+
+import os as _os
+
+# Nothing is downloaded at run time, and no telemetry leaves the machine.
+for _k, _v in {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}.items():
+    _os.environ.setdefault(_k, _v)

@@ -1,0 +1,1 @@
+"""Data work: sources, cleaning, dedup, splits, tokenizer training, packing. Never imports torch."""

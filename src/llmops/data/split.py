@@ -1,0 +1,43 @@
+"""Deterministic, stratified splits keyed on a hash of each text.
+
+Ranking rows by hash(seed, text) inside each class makes the split independent of row order, and
+adding rows later leaves existing texts where they were (so retraining does not reshuffle test).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+
+def text_hash(text: str, seed: int | str) -> str:
+    return hashlib.sha1(f"{seed}\x00{text}".encode()).hexdigest()
+
+
+def stratified_split(df: pd.DataFrame, val: float, test: float, seed: int) -> dict[str, pd.DataFrame]:
+    parts: dict[str, list[pd.DataFrame]] = {"train": [], "val": [], "test": []}
+    for label, group in df.groupby("label", sort=True):
+        if len(group) < 3:
+            raise ValueError(f"label {label!r} has {len(group)} rows: too few to split into train/val/test")
+        group = group.assign(_h=group["text"].map(lambda t: text_hash(t, seed))).sort_values("_h")
+        n_test = max(1, round(len(group) * test))
+        n_val = max(1, round(len(group) * val))
+        parts["test"].append(group.iloc[:n_test])
+        parts["val"].append(group.iloc[n_test : n_test + n_val])
+        parts["train"].append(group.iloc[n_test + n_val :])
+    return {k: pd.concat(v).sort_values("_h").drop(columns="_h").reset_index(drop=True) for k, v in parts.items()}
+
+
+def holdout_mask(texts: pd.Series, fraction: float, seed: int) -> pd.Series:
+    """True for about `fraction` of texts, chosen by hash: the LM's validation documents.
+    Salted differently from stratified_split, whose train split is the high end of the same hash."""
+    return texts.map(lambda t: int(text_hash(t, f"{seed}/holdout")[:8], 16) / 0xFFFFFFFF < fraction)
+
+
+def stratified_subsample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    """Keep about n rows with the class proportions of df (deterministic)."""
+    if not n or n >= len(df):
+        return df
+    frac = n / len(df)
+    return df.groupby("label", group_keys=False, dropna=False).sample(frac=frac, random_state=seed).sort_index()

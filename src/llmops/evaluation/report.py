@@ -1,0 +1,51 @@
+"""The confusion-matrix PNG and the Markdown evaluation report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def confusion_png(cm: np.ndarray, labels: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2.5, 1.2 * len(labels) + 2))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def markdown(m: dict[str, Any], labels: list[str]) -> str:
+    rows = [
+        ("fine-tuned classifier", m["accuracy"], m["f1_macro"]),
+        ("TF-IDF + logistic regression", m["baseline_tfidf_accuracy"], m["baseline_tfidf_f1_macro"]),
+        ("majority class", m["baseline_majority_accuracy"], m["baseline_majority_f1_macro"]),
+    ]
+    lines = [
+        "# Evaluation on the test split", "",
+        f"{m['n_test']} test texts, {len(labels)} classes ({', '.join(labels)}).", "",
+        "| model | accuracy | macro-F1 |", "|---|---|---|",
+        *[f"| {name} | {acc:.3f} | {f1:.3f} |" for name, acc, f1 in rows], "",
+        f"Macro precision {m['precision_macro']:.3f}, macro recall {m['recall_macro']:.3f}. "
+        f"Against TF-IDF: {m['f1_macro'] - m['baseline_tfidf_f1_macro']:+.3f} macro-F1.", "",
+        "| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
+        *[f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+          for c, v in m["per_class"].items()], "",
+        "![confusion matrix](evaluate/confusion_matrix.png)", "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""HF model builders and LightningModules."""

@@ -1,0 +1,1 @@
+"""DVC stage entry points: `python -m llmops.stages.<name>`. Thin: read params, call areas, write outs."""

@@ -1,0 +1,73 @@
+"""evaluate: score the classifier on the test split against majority and TF-IDF baselines on the
+same split -> metrics/evaluate.json, reports/evaluate/ (confusion CSV for DVC plots, PNG) and
+reports/evaluate.md."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from llmops.config import load_params
+from llmops.io import atomic_dir, read_json, write_json, write_text
+from llmops.tracking.runs import stage_run
+
+DATA = Path("data/processed")
+MODEL = Path("models/classifier")
+METRICS = Path("metrics/evaluate.json")
+PLOTS = Path("reports/evaluate")
+REPORT = Path("reports/evaluate.md")
+
+
+def main() -> int:
+    params = load_params()
+    import mlflow
+    import torch
+
+    from llmops.evaluation import baselines
+    from llmops.evaluation.metrics import classification_metrics, confusion
+    from llmops.evaluation.predict import TextClassifier
+    from llmops.evaluation.report import confusion_png, markdown
+
+    torch.set_num_threads(int(params.trainer.num_threads))
+    seed = int(params.seed)
+    labels = read_json(DATA / "labels.json")
+    label_id = {lab: i for i, lab in enumerate(labels)}
+    train = pd.read_parquet(DATA / "train.parquet")
+    test = pd.read_parquet(DATA / "test.parquet")
+    y_train = train["label"].map(label_id).to_numpy()
+    y_test = test["label"].map(label_id).to_numpy()
+
+    # test texts are already cleaned by preprocess; the saved cleaner is idempotent on them
+    clf = TextClassifier(MODEL, max_length=int(params.finetune.max_length))
+    pred = clf.predict_proba(test["text"].tolist()).argmax(-1)
+    n = len(labels)
+    m = classification_metrics(y_test, pred, n, labels)
+    for name, base in (("majority", baselines.majority(y_train, len(test))),
+                       ("tfidf", baselines.tfidf_logreg(train["text"].tolist(), y_train, test["text"].tolist(), seed))):
+        bm = classification_metrics(y_test, base, n)
+        m.update({f"baseline_{name}_{k}": v for k, v in bm.items()})
+    m["n_test"] = len(test)
+    m["beats_tfidf"] = bool(m["f1_macro"] > m["baseline_tfidf_f1_macro"])
+
+    lineage = read_json(MODEL / "mlflow_run.json")
+    with stage_run("evaluate", params, ["seed"], tags={"llmops.upstream.finetune_run": lineage["run_id"]}):
+        cm = confusion(y_test, pred, n)
+        with atomic_dir(PLOTS) as tmp:
+            pd.DataFrame({"actual": [labels[i] for i in y_test], "predicted": [labels[i] for i in pred]}).to_csv(
+                tmp / "confusion.csv", index=False)
+            confusion_png(cm, labels, tmp / "confusion_matrix.png", f"test macro-F1 {m['f1_macro']:.3f}")
+        write_json(METRICS, m)
+        write_text(REPORT, markdown(m, labels))
+        mlflow.log_metrics({k: float(v) for k, v in m.items() if isinstance(v, int | float | np.floating)})
+        for path in (METRICS, REPORT, PLOTS / "confusion_matrix.png"):
+            mlflow.log_artifact(str(path))
+    print(f"evaluate: accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} "
+          f"(TF-IDF {m['baseline_tfidf_f1_macro']:.3f}, majority acc {m['baseline_majority_accuracy']:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""pack: tokenise the pre-training corpus and pack it, EOS between documents, into flat
+memory-mapped token arrays data/packed/{train,val}.bin with meta.json."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from llmops.config import load_params
+from llmops.data.corpus import iter_texts
+from llmops.data.packing import pack, token_dtype
+from llmops.data.sources import sha256
+from llmops.data.tokenizer import load_tokenizer, special_ids
+from llmops.io import atomic_dir, write_json
+
+IN = Path("data/processed")
+TOKENIZER = Path("models/tokenizer")
+OUT = Path("data/packed")
+
+
+def main() -> int:
+    params = load_params()
+    tok = load_tokenizer(TOKENIZER)
+    ids = special_ids(tok, params.tokenizer.special_tokens)
+    dtype = token_dtype(tok.get_vocab_size())
+    meta = {"vocab_size": tok.get_vocab_size(), "dtype": dtype.name, "special_ids": ids,
+            "tokenizer_sha256": sha256(TOKENIZER / "tokenizer.json")}
+    with atomic_dir(OUT) as tmp:
+        for split in ("train", "val"):
+            meta[f"{split}_tokens"] = pack(iter_texts(IN / f"corpus_{split}.parquet"), tok, ids["eos"],
+                                           tmp / f"{split}.bin", dtype)
+        write_json(tmp / "meta.json", meta)
+    print(f"pack: {meta['train_tokens']:,} train / {meta['val_tokens']:,} val tokens ({dtype.name}) -> {OUT}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

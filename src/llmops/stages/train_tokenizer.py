@@ -1,0 +1,30 @@
+"""train_tokenizer: byte-level BPE on the pre-training *train* texts -> models/tokenizer/
+(loadable with PreTrainedTokenizerFast / AutoTokenizer, with bos/eos/pad/unk tokens)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from llmops.config import load_params
+from llmops.data.corpus import iter_texts
+from llmops.data.tokenizer import save_for_transformers, train_bpe
+from llmops.io import atomic_dir
+
+IN = Path("data/processed/corpus_train.parquet")
+OUT = Path("models/tokenizer")
+
+
+def main() -> int:
+    params = load_params()
+    tcfg = params.tokenizer
+    special = dict(tcfg.special_tokens)
+    tok = train_bpe(iter_texts(IN), tcfg.vocab_size, tcfg.min_frequency, special)
+    with atomic_dir(OUT) as tmp:
+        save_for_transformers(tok, special, tmp, max_length=int(params.model.context_length))
+    print(f"train_tokenizer: vocabulary of {tok.get_vocab_size()} -> {OUT}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""MLflow runs, tags and lineage. Imported lazily: `import mlflow` costs seconds."""

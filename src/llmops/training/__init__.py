@@ -1,0 +1,1 @@
+"""Trainer factory, data loading for training, optimisation and callbacks."""

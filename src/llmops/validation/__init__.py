@@ -1,0 +1,1 @@
+"""The data-quality gate: Great Expectations suites with severities. Never imports torch."""

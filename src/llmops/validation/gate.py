@@ -1,0 +1,132 @@
+"""Run expectation suites with Great Expectations, write the JSON result, Data Docs and a
+readable summary, and say which critical expectations failed with example rows."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+DOCS_SITE = "llmops_data_docs"  # the ephemeral context already has a site called local_site
+
+
+@dataclass
+class SuiteOutcome:
+    name: str
+    source: str
+    result: dict[str, Any]
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def critical(self) -> list[dict[str, Any]]:
+        return [f for f in self.failures if f["severity"] == "critical"]
+
+
+def _context(docs_dir: Path):
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.add_data_docs_site(
+        DOCS_SITE,
+        {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    return context
+
+
+def run_suites(tables: dict[str, tuple[pd.DataFrame, str, list]], docs_dir: Path) -> list[SuiteOutcome]:
+    """tables: suite name -> (dataframe, source file name, [(expectation class, kwargs)])."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    context = _context(docs_dir)
+    source = context.data_sources.add_pandas("llmops")
+    outcomes = []
+    for name, (df, src, expectations) in tables.items():
+        batch_def = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("all")
+        suite = context.suites.add_or_update(gx.ExpectationSuite(name=name))
+        for cls, kwargs in expectations:
+            suite.add_expectation(getattr(gxe, cls)(**kwargs))
+        vd = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch_def, suite=suite))
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=f"{name}_checkpoint",
+                validation_definitions=[vd],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+            )
+        )
+        run = checkpoint.run(batch_parameters={"dataframe": df})
+        result = next(iter(run.run_results.values())).to_json_dict()
+        outcomes.append(SuiteOutcome(name, src, result, _failures(result)))
+    return outcomes
+
+
+def _failures(result: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for r in result["results"]:
+        if r["success"]:
+            continue
+        cfg = r["expectation_config"]
+        res = r.get("result") or {}
+        out.append({
+            "expectation": cfg["type"],
+            "column": cfg["kwargs"].get("column"),
+            "severity": (cfg.get("meta") or {}).get("severity", "critical"),
+            "why": (cfg.get("meta") or {}).get("why", ""),
+            "observed": res.get("observed_value", res.get("unexpected_percent")),
+            "unexpected_count": res.get("unexpected_count"),
+            "example_rows": res.get("partial_unexpected_index_list") or [],
+            "example_values": [str(v)[:120] for v in (res.get("partial_unexpected_list") or [])],
+            "exception": (r.get("exception_info") or {}).get("exception_message"),
+        })
+    return out
+
+
+def describe(outcome: SuiteOutcome, failure: dict[str, Any]) -> str:
+    col = f", column {failure['column']!r}" if failure["column"] else ""
+    parts = [f"{outcome.source} [{outcome.name}]: {failure['expectation']}{col} failed ({failure['why']})"]
+    if failure["unexpected_count"] is not None:
+        parts.append(f"{failure['unexpected_count']} rows unexpected")
+    elif failure["observed"] is not None:
+        parts.append(f"observed {failure['observed']}")
+    if failure["example_rows"]:
+        parts.append(f"example rows {failure['example_rows']}")
+    if failure["example_values"]:
+        parts.append(f"example values {failure['example_values']}")
+    if failure["exception"]:
+        parts.append(failure["exception"])
+    return "; ".join(parts)
+
+
+def summary_markdown(outcomes: list[SuiteOutcome]) -> str:
+    lines = ["# Data validation", ""]
+    for o in outcomes:
+        stats = o.result["statistics"]
+        status = "FAILED" if o.critical else "passed"
+        lines += [f"## {o.name} ({o.source}): {status}", "",
+                  f"{stats['successful_expectations']} of {stats['evaluated_expectations']} expectations met.", ""]
+        if o.failures:
+            lines += ["| severity | expectation | column | detail |", "|---|---|---|---|"]
+            for f in o.failures:
+                detail = describe(o, f).split("; ", 1)[-1].replace("|", "\\|")
+                lines.append(f"| {f['severity']} | {f['expectation']} | {f['column'] or ''} | {detail} |")
+            lines.append("")
+    lines.append("Full results: the JSON files beside this one; Data Docs: `data_docs/index.html`.")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(outcomes: list[SuiteOutcome], out_dir: Path) -> None:
+    for o in outcomes:
+        (out_dir / f"{o.name}.json").write_text(json.dumps(o.result, indent=2, default=str))
+    (out_dir / "summary.md").write_text(summary_markdown(outcomes))
