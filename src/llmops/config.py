@@ -71,7 +71,9 @@ def stale_keys(path: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR) -> list[str]
     """Keys whose value in params.yaml differs from what conf/ composes to (with the same overrides)."""
     actual = _flatten(yaml.safe_load(path.read_text()))
     expected = _flatten(compose(recorded_overrides(path), conf_dir))
-    return sorted(k for k in actual.keys() | expected.keys() if actual.get(k, "<missing>") != expected.get(k, "<missing>"))
+    return sorted(
+        k for k in actual.keys() | expected.keys() if actual.get(k, "<missing>") != expected.get(k, "<missing>")
+    )
 
 
 def check_fresh(path: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR) -> None:

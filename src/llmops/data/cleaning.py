@@ -20,7 +20,9 @@ _HIGH_RUN_RE = re.compile(r"_?[\x80-\xff](?:[\x80-\xff_]*[\x80-\xff])?_?")
 def _repair_latin1_run(m: re.Match) -> str:
     run = m.group(0)
     try:  # genuine UTF-8 bytes that were read as Latin-1: decode them back ("Ã©" -> "é")
-        return run.strip("_").encode("latin-1").decode("utf-8") + ("_" if run.endswith("_") and "_" not in run[:-1] else "")
+        return run.strip("_").encode("latin-1").decode("utf-8") + (
+            "_" if run.endswith("_") and "_" not in run[:-1] else ""
+        )
     except UnicodeError:
         pass
     # Irrecoverable bytes: inside a word they were almost always an apostrophe ("donÕ¢_ŠÎ_†¢t").
@@ -35,8 +37,13 @@ def repair_latin1(text: str) -> str:
     return _HIGH_RUN_RE.sub(_repair_latin1_run, text)
 
 
-def clean_text(text: str, normalize_urls: bool = True, normalize_mentions: bool = True,
-               lowercase: bool = False, latin1_source: bool = False) -> str:
+def clean_text(
+    text: str,
+    normalize_urls: bool = True,
+    normalize_mentions: bool = True,
+    lowercase: bool = False,
+    latin1_source: bool = False,
+) -> str:
     if latin1_source:
         text = repair_latin1(text)
     text = ftfy.fix_text(text)  # mojibake, HTML entities (&amp;), odd quotes
@@ -50,6 +57,10 @@ def clean_text(text: str, normalize_urls: bool = True, normalize_mentions: bool 
 
 def cleaner(cfg: Any, latin1_source: bool = False):
     """clean_text with the options of `data.preprocess`."""
-    opts = dict(normalize_urls=bool(cfg.normalize_urls), normalize_mentions=bool(cfg.normalize_mentions),
-                lowercase=bool(cfg.lowercase), latin1_source=latin1_source)
+    opts = dict(
+        normalize_urls=bool(cfg.normalize_urls),
+        normalize_mentions=bool(cfg.normalize_mentions),
+        lowercase=bool(cfg.lowercase),
+        latin1_source=latin1_source,
+    )
     return lambda text: clean_text(text, **opts)

@@ -18,6 +18,7 @@ def pack(docs: Iterable[str], tok: Tokenizer, eos_id: int, out: Path, dtype: np.
     n = 0
     batch: list[str] = []
     with open(out, "wb") as f:
+
         def flush() -> int:
             ids = [e.ids + [eos_id] for e in tok.encode_batch(batch, add_special_tokens=False)]
             arr = np.fromiter((i for doc in ids for i in doc), dtype=dtype)

@@ -44,11 +44,19 @@ def read_table(path: Path, fmt: str | None = None, encoding: str = "utf-8") -> p
         raise DataSourceError(f"{path}: file is empty")
     fmt = fmt or FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise DataSourceError(f"{path}: unknown format {path.suffix!r}; set data.labeled.format to one of {sorted(set(FORMATS.values()))}")
+        raise DataSourceError(
+            f"{path}: unknown format {path.suffix!r}; set data.labeled.format to one of {sorted(set(FORMATS.values()))}"
+        )
     try:
         if fmt in ("csv", "tsv"):
-            return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", encoding=encoding, dtype=str,
-                               keep_default_na=False, na_values=[""])
+            return pd.read_csv(
+                path,
+                sep="\t" if fmt == "tsv" else ",",
+                encoding=encoding,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+            )
         if fmt == "jsonl":
             return pd.read_json(path, lines=True, encoding=encoding, dtype=False)
         if fmt == "parquet":
@@ -80,7 +88,9 @@ def read_default_corpus(cfg: Any) -> tuple[pd.DataFrame, Path]:
     path = package_file(cfg.corpus.package, cfg.corpus.file)
     data = json.loads(path.read_text(encoding="utf-8"))
     items = data.items() if isinstance(data, dict) else enumerate(data)
-    texts = [v if isinstance(v, str) else (v.get("extract") or v.get("summary") or v.get("text") or "") for _, v in items]
+    texts = [
+        v if isinstance(v, str) else (v.get("extract") or v.get("summary") or v.get("text") or "") for _, v in items
+    ]
     return pd.DataFrame({"text": texts, "source": "wikipedia"}), path
 
 

@@ -8,8 +8,9 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int,
-                           labels: list[str] | None = None) -> dict[str, Any]:
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, labels: list[str] | None = None
+) -> dict[str, Any]:
     ids = list(range(n_classes))
     p, r, f, support = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
     out: dict[str, Any] = {
@@ -19,8 +20,10 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
         "f1_macro": float(f.mean()),
     }
     if labels is not None:
-        out["per_class"] = {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                                  "support": int(support[i])} for i, lab in enumerate(labels)}
+        out["per_class"] = {
+            lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
+            for i, lab in enumerate(labels)
+        }
     return out
 
 

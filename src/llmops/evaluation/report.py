@@ -23,8 +23,9 @@ def confusion_png(cm: np.ndarray, labels: list[str], path: Path, title: str) -> 
     ax.set_title(title)
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+            ax.text(
+                j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > cm.max() / 2 else "black"
+            )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -37,15 +38,25 @@ def markdown(m: dict[str, Any], labels: list[str]) -> str:
         ("majority class", m["baseline_majority_accuracy"], m["baseline_majority_f1_macro"]),
     ]
     lines = [
-        "# Evaluation on the test split", "",
-        f"{m['n_test']} test texts, {len(labels)} classes ({', '.join(labels)}).", "",
-        "| model | accuracy | macro-F1 |", "|---|---|---|",
-        *[f"| {name} | {acc:.3f} | {f1:.3f} |" for name, acc, f1 in rows], "",
+        "# Evaluation on the test split",
+        "",
+        f"{m['n_test']} test texts, {len(labels)} classes ({', '.join(labels)}).",
+        "",
+        "| model | accuracy | macro-F1 |",
+        "|---|---|---|",
+        *[f"| {name} | {acc:.3f} | {f1:.3f} |" for name, acc, f1 in rows],
+        "",
         f"Macro precision {m['precision_macro']:.3f}, macro recall {m['recall_macro']:.3f}. "
-        f"Against TF-IDF: {m['f1_macro'] - m['baseline_tfidf_f1_macro']:+.3f} macro-F1.", "",
-        "| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
-        *[f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
-          for c, v in m["per_class"].items()], "",
-        "![confusion matrix](evaluate/confusion_matrix.png)", "",
+        f"Against TF-IDF: {m['f1_macro'] - m['baseline_tfidf_f1_macro']:+.3f} macro-F1.",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+            for c, v in m["per_class"].items()
+        ],
+        "",
+        "![confusion matrix](evaluate/confusion_matrix.png)",
+        "",
     ]
     return "\n".join(lines)

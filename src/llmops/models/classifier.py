@@ -56,5 +56,3 @@ class Classifier(L.LightningModule):
         warmup = int(self.opt.warmup_ratio * self.total_steps)
         sched = warmup_cosine(optimizer, warmup, self.total_steps, min_lr_ratio=0.0)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-

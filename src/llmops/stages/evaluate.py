@@ -45,8 +45,10 @@ def main() -> int:
     pred = clf.predict_proba(test["text"].tolist()).argmax(-1)
     n = len(labels)
     m = classification_metrics(y_test, pred, n, labels)
-    for name, base in (("majority", baselines.majority(y_train, len(test))),
-                       ("tfidf", baselines.tfidf_logreg(train["text"].tolist(), y_train, test["text"].tolist(), seed))):
+    for name, base in (
+        ("majority", baselines.majority(y_train, len(test))),
+        ("tfidf", baselines.tfidf_logreg(train["text"].tolist(), y_train, test["text"].tolist(), seed)),
+    ):
         bm = classification_metrics(y_test, base, n)
         m.update({f"baseline_{name}_{k}": v for k, v in bm.items()})
     m["n_test"] = len(test)
@@ -57,15 +59,18 @@ def main() -> int:
         cm = confusion(y_test, pred, n)
         with atomic_dir(PLOTS) as tmp:
             pd.DataFrame({"actual": [labels[i] for i in y_test], "predicted": [labels[i] for i in pred]}).to_csv(
-                tmp / "confusion.csv", index=False)
+                tmp / "confusion.csv", index=False
+            )
             confusion_png(cm, labels, tmp / "confusion_matrix.png", f"test macro-F1 {m['f1_macro']:.3f}")
         write_json(METRICS, m)
         write_text(REPORT, markdown(m, labels))
         mlflow.log_metrics({k: float(v) for k, v in m.items() if isinstance(v, int | float | np.floating)})
         for path in (METRICS, REPORT, PLOTS / "confusion_matrix.png"):
             mlflow.log_artifact(str(path))
-    print(f"evaluate: accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} "
-          f"(TF-IDF {m['baseline_tfidf_f1_macro']:.3f}, majority acc {m['baseline_majority_accuracy']:.3f})")
+    print(
+        f"evaluate: accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} "
+        f"(TF-IDF {m['baseline_tfidf_f1_macro']:.3f}, majority acc {m['baseline_majority_accuracy']:.3f})"
+    )
     return 0
 
 

@@ -44,13 +44,15 @@ def main() -> int:
         val_df = val_df.sample(n=int(ft.val_subsample), random_state=seed)
 
     def dataset(df: pd.DataFrame) -> EncodedTexts:
-        return EncodedTexts(encode_texts(tokenizer, df["text"].tolist(), ft.max_length),
-                            [label_id[lab] for lab in df["label"]])
+        return EncodedTexts(
+            encode_texts(tokenizer, df["text"].tolist(), ft.max_length), [label_id[lab] for lab in df["label"]]
+        )
 
     collate = PadCollate(tokenizer.pad_token_id)
     generator = torch.Generator().manual_seed(seed)
-    train_loader = DataLoader(dataset(train_df), batch_size=ft.batch_size, shuffle=True, generator=generator,
-                              collate_fn=collate)
+    train_loader = DataLoader(
+        dataset(train_df), batch_size=ft.batch_size, shuffle=True, generator=generator, collate_fn=collate
+    )
     val_loader = DataLoader(dataset(val_df), batch_size=128, collate_fn=collate)
     steps_per_epoch = len(train_loader)
     total = ft.epochs * steps_per_epoch if ft.max_steps < 0 else min(ft.max_steps, ft.epochs * steps_per_epoch)
@@ -62,9 +64,17 @@ def main() -> int:
     lineage = read_json(LM / "mlflow_run.json")
     with stage_run("finetune", params, keys, tags={"llmops.upstream.pretrain_run": lineage["run_id"]}) as run:
         val_every = ft.get("val_every_steps") or steps_per_epoch
-        trainer = build_trainer(params.trainer, run, tracking_uri(params), [throughput], max_epochs=ft.epochs,
-                                max_steps=total, val_check_interval=min(val_every, steps_per_epoch),
-                                check_val_every_n_epoch=None if ft.get("val_every_steps") else 1)
+        trainer = build_trainer(
+            params.trainer,
+            run,
+            tracking_uri(params),
+            [throughput],
+            max_epochs=ft.epochs,
+            gradient_clip_val=ft.grad_clip,
+            max_steps=total,
+            val_check_interval=min(val_every, steps_per_epoch),
+            check_val_every_n_epoch=None if ft.get("val_every_steps") else 1,
+        )
         t0 = time.perf_counter()
         trainer.fit(module, train_loader, val_loader)
         if module.best.get("step") != trainer.global_step:  # make sure the final weights were scored too
@@ -90,8 +100,10 @@ def main() -> int:
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, int | float)})
         mlflow.log_artifact(str(METRICS))
         mlflow.log_artifacts(str(OUT), artifact_path="model")
-    print(f"finetune: best val macro-F1 {metrics['best_val_f1_macro']:.3f} at step {metrics['best_step']} "
-          f"of {metrics['steps']} ({train_time:.0f} s, {math.ceil(metrics['epochs'] * 100) / 100} epochs) -> {OUT}/")
+    print(
+        f"finetune: best val macro-F1 {metrics['best_val_f1_macro']:.3f} at step {metrics['best_step']} "
+        f"of {metrics['steps']} ({train_time:.0f} s, {math.ceil(metrics['epochs'] * 100) / 100} epochs) -> {OUT}/"
+    )
     return 0
 
 

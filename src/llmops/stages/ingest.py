@@ -29,8 +29,11 @@ def main() -> int:
         return 1
 
     labeled = stratified_subsample(labeled, data.subsample, seed)
-    corpus = pd.concat([df for df, _ in corpora], ignore_index=True) if corpora else pd.DataFrame(
-        {"text": pd.Series(dtype=str), "source": pd.Series(dtype=str)})
+    corpus = (
+        pd.concat([df for df, _ in corpora], ignore_index=True)
+        if corpora
+        else pd.DataFrame({"text": pd.Series(dtype=str), "source": pd.Series(dtype=str)})
+    )
     if data.corpus_subsample and data.corpus_subsample < len(corpus):
         corpus = corpus.sample(n=int(data.corpus_subsample), random_state=seed).sort_index()
 

@@ -23,12 +23,17 @@ def main() -> int:
     tok = load_tokenizer(TOKENIZER)
     ids = special_ids(tok, params.tokenizer.special_tokens)
     dtype = token_dtype(tok.get_vocab_size())
-    meta = {"vocab_size": tok.get_vocab_size(), "dtype": dtype.name, "special_ids": ids,
-            "tokenizer_sha256": sha256(TOKENIZER / "tokenizer.json")}
+    meta = {
+        "vocab_size": tok.get_vocab_size(),
+        "dtype": dtype.name,
+        "special_ids": ids,
+        "tokenizer_sha256": sha256(TOKENIZER / "tokenizer.json"),
+    }
     with atomic_dir(OUT) as tmp:
         for split in ("train", "val"):
-            meta[f"{split}_tokens"] = pack(iter_texts(IN / f"corpus_{split}.parquet"), tok, ids["eos"],
-                                           tmp / f"{split}.bin", dtype)
+            meta[f"{split}_tokens"] = pack(
+                iter_texts(IN / f"corpus_{split}.parquet"), tok, ids["eos"], tmp / f"{split}.bin", dtype
+            )
         write_json(tmp / "meta.json", meta)
     print(f"pack: {meta['train_tokens']:,} train / {meta['val_tokens']:,} val tokens ({dtype.name}) -> {OUT}/")
     return 0

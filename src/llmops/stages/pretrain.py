@@ -45,9 +45,17 @@ def main() -> int:
     throughput = Throughput()
     keys = ["model", "tokenizer", "pretrain", "trainer", "seed"]
     with stage_run("pretrain", params, keys, tags={"llmops.data_tokenizer_sha256": meta["tokenizer_sha256"]}) as run:
-        trainer = build_trainer(params.trainer, run, tracking_uri(params), [throughput], max_steps=pt.max_steps,
-                                val_check_interval=min(pt.val_every_steps, pt.max_steps), check_val_every_n_epoch=None,
-                                limit_val_batches=len(val))
+        trainer = build_trainer(
+            params.trainer,
+            run,
+            tracking_uri(params),
+            [throughput],
+            max_steps=pt.max_steps,
+            gradient_clip_val=pt.grad_clip,
+            val_check_interval=min(pt.val_every_steps, pt.max_steps),
+            check_val_every_n_epoch=None,
+            limit_val_batches=len(val),
+        )
         t0 = time.perf_counter()
         trainer.fit(module, loader(train), loader(val))
         train_time = time.perf_counter() - t0
@@ -75,8 +83,10 @@ def main() -> int:
         mlflow.log_text("\n\n".join(samples), "samples.txt")
         mlflow.log_artifact(str(METRICS))
         mlflow.log_artifacts(str(OUT), artifact_path="model")
-    print(f"pretrain: val_loss {val_loss:.3f} (ppl {metrics['val_perplexity']:.1f}), "
-          f"{metrics['tokens_per_sec']:.0f} tokens/s, {train_time:.0f} s -> {OUT}/")
+    print(
+        f"pretrain: val_loss {val_loss:.3f} (ppl {metrics['val_perplexity']:.1f}), "
+        f"{metrics['tokens_per_sec']:.0f} tokens/s, {train_time:.0f} s -> {OUT}/"
+    )
     return 0
 
 
@@ -87,8 +97,9 @@ def _samples(model, tokenizer, seed: int, torch) -> list[str]:
     for prompt in PROMPTS:
         ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
         with torch.no_grad():
-            gen = model.generate(ids, max_new_tokens=40, do_sample=True, top_k=40, temperature=0.9,
-                                 pad_token_id=tokenizer.pad_token_id)
+            gen = model.generate(
+                ids, max_new_tokens=40, do_sample=True, top_k=40, temperature=0.9, pad_token_id=tokenizer.pad_token_id
+            )
         out.append(tokenizer.decode(gen[0], skip_special_tokens=True))
     return out
 

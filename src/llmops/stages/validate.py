@@ -26,8 +26,10 @@ def main() -> int:
     labeled = pd.read_parquet(RAW / "labeled.parquet")
     corpus = pd.read_parquet(RAW / "corpus.parquet")
     labels = list(data.labels) if data.get("labels") else None
-    source = next((s["file"] for s in pd.read_json(RAW / "manifest.json", typ="series")["sources"]
-                   if s["role"] == "labeled"), "labeled")
+    source = next(
+        (s["file"] for s in pd.read_json(RAW / "manifest.json", typ="series")["sources"] if s["role"] == "labeled"),
+        "labeled",
+    )
     tables = {
         "raw_labeled": (labeled, source, suites.raw_labeled_expectations(data.validation, labels)),
         "raw_corpus": (corpus, "corpus", suites.raw_corpus_expectations(data.validation)),
@@ -40,8 +42,10 @@ def main() -> int:
         for f in o.failures:
             print(f"validate: {f['severity']}: {gate.describe(o, f)}", file=sys.stderr)
     if any(o.critical for o in outcomes):
-        print(f"validate: critical expectations failed; the pipeline stops here. Report: {REPORT}/summary.md",
-              file=sys.stderr)
+        print(
+            f"validate: critical expectations failed; the pipeline stops here. Report: {REPORT}/summary.md",
+            file=sys.stderr,
+        )
         return 1
 
     with atomic_dir(OUT) as tmp:

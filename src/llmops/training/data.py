@@ -15,7 +15,13 @@ class RandomWindows(Dataset):
 
     def __init__(self, path: Path, dtype: str, context: int, batch_size: int, steps: int, seed: int):
         self.path, self.dtype, self.context, self.batch_size, self.steps, self.seed = (
-            path, dtype, context, batch_size, steps, seed)
+            path,
+            dtype,
+            context,
+            batch_size,
+            steps,
+            seed,
+        )
         self.n_tokens = len(np.memmap(path, dtype=np.dtype(dtype), mode="r"))
         if self.n_tokens <= context + 1:
             raise ValueError(f"{path}: {self.n_tokens} tokens, fewer than one window of {context + 1}")

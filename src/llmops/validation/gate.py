@@ -57,7 +57,9 @@ def run_suites(tables: dict[str, tuple[pd.DataFrame, str, list]], docs_dir: Path
         suite = context.suites.add_or_update(gx.ExpectationSuite(name=name))
         for cls, kwargs in expectations:
             suite.add_expectation(getattr(gxe, cls)(**kwargs))
-        vd = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch_def, suite=suite))
+        vd = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=name, data=batch_def, suite=suite)
+        )
         checkpoint = context.checkpoints.add_or_update(
             gx.Checkpoint(
                 name=f"{name}_checkpoint",
@@ -79,17 +81,19 @@ def _failures(result: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         cfg = r["expectation_config"]
         res = r.get("result") or {}
-        out.append({
-            "expectation": cfg["type"],
-            "column": cfg["kwargs"].get("column"),
-            "severity": (cfg.get("meta") or {}).get("severity", "critical"),
-            "why": (cfg.get("meta") or {}).get("why", ""),
-            "observed": res.get("observed_value", res.get("unexpected_percent")),
-            "unexpected_count": res.get("unexpected_count"),
-            "example_rows": res.get("partial_unexpected_index_list") or [],
-            "example_values": [str(v)[:120] for v in (res.get("partial_unexpected_list") or [])],
-            "exception": (r.get("exception_info") or {}).get("exception_message"),
-        })
+        out.append(
+            {
+                "expectation": cfg["type"],
+                "column": cfg["kwargs"].get("column"),
+                "severity": (cfg.get("meta") or {}).get("severity", "critical"),
+                "why": (cfg.get("meta") or {}).get("why", ""),
+                "observed": res.get("observed_value", res.get("unexpected_percent")),
+                "unexpected_count": res.get("unexpected_count"),
+                "example_rows": res.get("partial_unexpected_index_list") or [],
+                "example_values": [str(v)[:120] for v in (res.get("partial_unexpected_list") or [])],
+                "exception": (r.get("exception_info") or {}).get("exception_message"),
+            }
+        )
     return out
 
 
@@ -114,8 +118,12 @@ def summary_markdown(outcomes: list[SuiteOutcome]) -> str:
     for o in outcomes:
         stats = o.result["statistics"]
         status = "FAILED" if o.critical else "passed"
-        lines += [f"## {o.name} ({o.source}): {status}", "",
-                  f"{stats['successful_expectations']} of {stats['evaluated_expectations']} expectations met.", ""]
+        lines += [
+            f"## {o.name} ({o.source}): {status}",
+            "",
+            f"{stats['successful_expectations']} of {stats['evaluated_expectations']} expectations met.",
+            "",
+        ]
         if o.failures:
             lines += ["| severity | expectation | column | detail |", "|---|---|---|---|"]
             for f in o.failures:

@@ -22,19 +22,48 @@ def raw_labeled_expectations(v: Any, labels: list[str] | None) -> list[tuple[str
         _e("ExpectColumnToExist", CRITICAL, "schema: a label column", column="label"),
         _e("ExpectColumnValuesToNotBeNull", CRITICAL, "every row has a text", column="text"),
         _e("ExpectColumnValuesToNotBeNull", CRITICAL, "every row has a label", column="label"),
-        _e("ExpectColumnValueLengthsToBeBetween", CRITICAL, "text length within bounds",
-           column="text", min_value=v.min_chars, max_value=v.max_chars),
+        _e(
+            "ExpectColumnValueLengthsToBeBetween",
+            CRITICAL,
+            "text length within bounds",
+            column="text",
+            min_value=v.min_chars,
+            max_value=v.max_chars,
+        ),
         _e("ExpectColumnUniqueValueCountToBeBetween", CRITICAL, "at least two classes", column="label", min_value=2),
-        _e("ExpectColumnProportionOfUniqueValuesToBeBetween", CRITICAL, "duplicate rate within bounds",
-           column="text", min_value=1.0 - v.max_duplicate_share),
-        _e("ExpectColumnValuesToNotMatchRegex", CRITICAL, "encoding damage (mojibake) within bounds",
-           column="text", regex=MOJIBAKE_RE, mostly=1.0 - v.max_encoding_damage_share),
-        _e("ExpectColumnValuesToNotMatchRegex", WARNING, "no encoding damage at all (preprocess repairs it)",
-           column="text", regex=MOJIBAKE_RE),
+        _e(
+            "ExpectColumnProportionOfUniqueValuesToBeBetween",
+            CRITICAL,
+            "duplicate rate within bounds",
+            column="text",
+            min_value=1.0 - v.max_duplicate_share,
+        ),
+        _e(
+            "ExpectColumnValuesToNotMatchRegex",
+            CRITICAL,
+            "encoding damage (mojibake) within bounds",
+            column="text",
+            regex=MOJIBAKE_RE,
+            mostly=1.0 - v.max_encoding_damage_share,
+        ),
+        _e(
+            "ExpectColumnValuesToNotMatchRegex",
+            WARNING,
+            "no encoding damage at all (preprocess repairs it)",
+            column="text",
+            regex=MOJIBAKE_RE,
+        ),
     ]
     if labels:
-        out.append(_e("ExpectColumnValuesToBeInSet", CRITICAL, "labels within the configured label set",
-                      column="label", value_set=list(labels)))
+        out.append(
+            _e(
+                "ExpectColumnValuesToBeInSet",
+                CRITICAL,
+                "labels within the configured label set",
+                column="label",
+                value_set=list(labels),
+            )
+        )
     return out
 
 
@@ -43,6 +72,12 @@ def raw_corpus_expectations(v: Any) -> list[tuple[str, dict[str, Any]]]:
         _e("ExpectTableRowCountToBeBetween", CRITICAL, "a non-empty corpus", min_value=1),
         _e("ExpectColumnToExist", CRITICAL, "schema: a text column", column="text"),
         _e("ExpectColumnValuesToNotBeNull", CRITICAL, "every document has a text", column="text"),
-        _e("ExpectColumnValueLengthsToBeBetween", CRITICAL, "document length within bounds",
-           column="text", min_value=1, max_value=1_000_000),
+        _e(
+            "ExpectColumnValueLengthsToBeBetween",
+            CRITICAL,
+            "document length within bounds",
+            column="text",
+            min_value=1,
+            max_value=1_000_000,
+        ),
     ]

@@ -1,0 +1,77 @@
+"""Command line: use the pipeline's models.
+
+llmops predict "some text" ["more text" ...] [--model models/classifier] [--file texts.csv]
+llmops generate "prompt" [--model models/pretrained] [--max-new-tokens 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from llmops.evaluation.predict import TextClassifier
+
+    texts = list(args.texts)
+    if args.file:
+        from llmops.data.sources import read_table
+
+        texts += read_table(Path(args.file))[args.text_column].astype(str).tolist()
+    if not texts:
+        print("llmops predict: give texts as arguments or --file", file=sys.stderr)
+        return 2
+    clf = TextClassifier(args.model)
+    for text, probs in zip(texts, clf.predict_proba(texts), strict=True):
+        scores = {lab: round(float(p), 4) for lab, p in zip(clf.labels, probs, strict=True)}
+        print(json.dumps({"text": text, "label": max(scores, key=scores.get), "probabilities": scores}))
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from llmops.models.hf import load_tokenizer
+
+    tok = load_tokenizer(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model).eval()
+    torch.manual_seed(args.seed)
+    ids = tok(args.prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        out = model.generate(
+            ids,
+            max_new_tokens=args.max_new_tokens,
+            do_sample=True,
+            top_k=40,
+            temperature=args.temperature,
+            pad_token_id=tok.pad_token_id,
+        )
+    print(tok.decode(out[0], skip_special_tokens=True))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llmops", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("predict", help="label texts with the fine-tuned classifier")
+    p.add_argument("texts", nargs="*")
+    p.add_argument("--file", help="CSV/TSV/JSONL/Parquet file of texts")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--model", default="models/classifier")
+    p.set_defaults(func=_predict)
+    g = sub.add_parser("generate", help="sample a continuation from the pre-trained LM")
+    g.add_argument("prompt")
+    g.add_argument("--model", default="models/pretrained")
+    g.add_argument("--max-new-tokens", type=int, default=40)
+    g.add_argument("--temperature", type=float, default=0.9)
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=_generate)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

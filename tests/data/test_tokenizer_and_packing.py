@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from llmops.data.packing import open_packed, pack, token_dtype
+from llmops.data.tokenizer import save_for_transformers, special_ids, train_bpe
+
+SPECIAL = {"bos": "<|bos|>", "eos": "<|eos|>", "pad": "<|pad|>", "unk": "<|unk|>"}
+DOCS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Ünïcödé and emoji 🚗 survive byte-level BPE.",
+    "Driverless cars are coming soon, or so they say.",
+] * 20
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return train_bpe(iter(DOCS), vocab_size=300, min_frequency=2, special=SPECIAL)
+
+
+def test_round_trip_through_transformers(tok, tmp_path):
+    from transformers import PreTrainedTokenizerFast
+
+    save_for_transformers(tok, SPECIAL, tmp_path, max_length=64)
+    fast = PreTrainedTokenizerFast.from_pretrained(str(tmp_path))
+    assert (fast.bos_token, fast.eos_token, fast.pad_token) == ("<|bos|>", "<|eos|>", "<|pad|>")
+    for text in DOCS[:3]:
+        ids = fast(text, add_special_tokens=False)["input_ids"]
+        assert fast.decode(ids) == text
+
+
+def test_pack_puts_eos_between_documents(tok, tmp_path):
+    ids = special_ids(tok, SPECIAL)
+    out = tmp_path / "train.bin"
+    n = pack(iter(DOCS[:3]), tok, ids["eos"], out, token_dtype(tok.get_vocab_size()), chunk=2)
+    arr = open_packed(out, "uint16")
+    assert len(arr) == n and arr.dtype == np.uint16
+    eos_at = np.flatnonzero(arr == ids["eos"])
+    assert len(eos_at) == 3 and eos_at[-1] == n - 1
+    first = arr[: eos_at[0]].tolist()
+    assert tok.decode(first) == DOCS[0]
+
+
+def test_token_dtype_widens_for_large_vocab():
+    assert token_dtype(4096) == np.uint16 and token_dtype(70000) == np.uint32
