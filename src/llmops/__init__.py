@@ -13,5 +13,7 @@ for _k, _v in {
     "GX_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    # Arrow's default mimalloc pool keeps freed pages: measured ~50 MB more peak RSS per 400k rows read.
+    "ARROW_DEFAULT_MEMORY_POOL": "system",
 }.items():
     _os.environ.setdefault(_k, _v)

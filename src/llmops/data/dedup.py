@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -22,3 +23,29 @@ def dedup_labeled(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
 def dedup_texts(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     out = df.drop_duplicates(subset="text", keep="first").reset_index(drop=True)
     return out, len(df) - len(out)
+
+
+def text_hashes(texts: pd.Series) -> np.ndarray:
+    """64-bit hashes of texts: sets of these stand in for sets of texts, at 8 bytes each."""
+    return pd.util.hash_array(texts.fillna("").to_numpy(dtype=object))
+
+
+class SeenHashes:
+    """Keep-first filter across chunks: which rows' keys were not seen in any earlier chunk."""
+
+    def __init__(self) -> None:
+        self._seen: set[int] = set()
+
+    def first_seen(self, keys: np.ndarray) -> np.ndarray:
+        mask = np.zeros(len(keys), dtype=bool)
+        for i, k in enumerate(keys.tolist()):
+            if k not in self._seen:
+                self._seen.add(k)
+                mask[i] = True
+        return mask
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._seen
+
+    def array(self) -> np.ndarray:
+        return np.fromiter(self._seen, dtype=np.uint64, count=len(self._seen))

@@ -1,24 +1,54 @@
-"""Read the labeled data and the unlabeled corpus into plain DataFrames (text, label, source)."""
+"""Read the labeled data and the unlabeled corpus, a chunk at a time, into parquet files.
+
+Labeled rows become (row, text, label, split, source): `row` is the record's 1-based number in its
+source file, so every later message can point at it. Every problem raises DataSourceError with a
+message naming the file, the row or column, and the rule broken. Source files are only read."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+from llmops.data import encoding as enc
+from llmops.data.errors import DataSourceError
 
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "txt",
+}
+CHUNK_ROWS = 10_000  # rows per chunk: memory stays flat in file size
+LABELED_SCHEMA = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("text", pa.string()),
+        ("label", pa.string()),
+        ("split", pa.string()),
+        ("source", pa.string()),
+    ]
+)
+CORPUS_SCHEMA = pa.schema([("text", pa.string()), ("source", pa.string())])
+NUMBER_RE = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
 
-class DataSourceError(ValueError):
-    """Bad input: the message names the file, the row or column, and the rule broken."""
+__all__ = ["DataSourceError", "package_file", "sha256", "iter_table", "write_labeled", "write_corpus"]
 
 
 def package_file(package: str, relative: str) -> Path:
-    """Path to a data file shipped inside an installed package, found without importing it."""
+    """A data file shipped inside an installed package, found without importing the package."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise DataSourceError(f"package {package!r} is not installed (it ships the default data); run `make install`")
@@ -36,78 +66,289 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_table(path: Path, fmt: str | None = None, encoding: str = "utf-8") -> pd.DataFrame:
-    """Read a CSV/TSV/JSONL/Parquet file with every column as read (strings stay strings)."""
-    if not path.is_file():
-        raise DataSourceError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise DataSourceError(f"{path}: file is empty")
+def _format(path: Path, fmt: str | None) -> str:
     fmt = fmt or FORMATS.get(path.suffix.lower())
-    if fmt is None:
+    if fmt not in set(FORMATS.values()):
         raise DataSourceError(
-            f"{path}: unknown format {path.suffix!r}; set data.labeled.format to one of {sorted(set(FORMATS.values()))}"
+            f"{path}: unknown format {fmt or path.suffix!r}; set data.labeled.format to one of "
+            f"{sorted(set(FORMATS.values()) - {'txt'})}"
         )
+    return fmt
+
+
+def iter_table(path: Path, fmt: str | None = None, encoding: str | None = "auto") -> Iterator[pd.DataFrame]:
+    """Chunks of a CSV/TSV/JSONL/Parquet file, each with a `row` column (1-based record number).
+    Text files are checked for encoding and NUL bytes first; strings stay strings."""
+    if not path.is_file():
+        raise DataSourceError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise DataSourceError(f"{path}: file is empty (0 bytes)")
+    fmt = _format(path, fmt)
+    if fmt == "parquet":
+        yield from _iter_parquet(path)
+        return
+    encoding, _ = enc.resolve(path, encoding)
+    enc.check_not_binary(path, encoding)
+    if fmt in ("csv", "tsv"):
+        yield from _iter_csv(path, "\t" if fmt == "tsv" else ",", encoding)
+    else:
+        yield from _iter_jsonl(path, encoding)
+
+
+def _iter_csv(path: Path, sep: str, encoding: str) -> Iterator[pd.DataFrame]:
+    start = 1
     try:
-        if fmt in ("csv", "tsv"):
-            return pd.read_csv(
-                path,
-                sep="\t" if fmt == "tsv" else ",",
-                encoding=encoding,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
+        reader = pd.read_csv(
+            path,
+            sep=sep,
+            encoding=encoding,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            chunksize=CHUNK_ROWS,
+            skip_blank_lines=True,
+        )
+        for chunk in reader:
+            chunk.insert(0, "row", range(start, start + len(chunk)))
+            start += len(chunk)
+            yield chunk
+    except pd.errors.EmptyDataError as e:
+        raise DataSourceError(f"{path}: no header and no rows ({e})") from e
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        raise DataSourceError(f"{path}: cannot parse as {'TSV' if sep == chr(9) else 'CSV'}: {e}") from e
+
+
+def _iter_jsonl(path: Path, encoding: str) -> Iterator[pd.DataFrame]:
+    with open(path, encoding=encoding) as f:
+        first = f.read(1024).lstrip()
+    if first.startswith("["):  # a JSON array rather than JSON lines
+        try:
+            records = json.loads(path.read_text(encoding=encoding))
+        except json.JSONDecodeError as e:
+            raise DataSourceError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from e
+        yield _records_frame(path, list(enumerate(records, 1)))
+        return
+    batch: list[tuple[int, Any]] = []
+    with open(path, encoding=encoding) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                batch.append((lineno, json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise DataSourceError(f"{path}: line {lineno}: not valid JSON ({e.msg} at column {e.colno})") from e
+            if len(batch) >= CHUNK_ROWS:
+                yield _records_frame(path, batch)
+                batch = []
+    if batch:
+        yield _records_frame(path, batch)
+
+
+def _records_frame(path: Path, records: list[tuple[int, Any]]) -> pd.DataFrame:
+    bad = next((n for n, r in records if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise DataSourceError(f"{path}: row {bad}: a JSON object is expected on each line")
+    df = pd.DataFrame([r for _, r in records])
+    df.insert(0, "row", [n for n, _ in records])
+    return df
+
+
+def _iter_parquet(path: Path) -> Iterator[pd.DataFrame]:
+    try:
+        pf = pq.ParquetFile(path)
+        start = 1
+        for batch in pf.iter_batches(batch_size=CHUNK_ROWS):
+            df = batch.to_pandas()
+            df.insert(0, "row", range(start, start + len(df)))
+            start += len(df)
+            yield df
+    except (pa.ArrowInvalid, OSError) as e:
+        raise DataSourceError(f"{path}: cannot parse as Parquet: {e}") from e
+
+
+def _delimiter_hint(columns: list[str]) -> str:
+    header = ",".join(map(str, columns))
+    for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+        if sep in header:
+            return f"; the header looks separated by {name}: set data.labeled.format (tsv) or convert the file"
+    return ""
+
+
+def _label_str(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return None
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+class _LabelKinds:
+    """Tracks numeric vs text labels across chunks: a mix means a broken column."""
+
+    def __init__(self, header: str):
+        self.header = header
+        self.example: dict[str, tuple[int, Any]] = {}
+
+    def update(self, rows: pd.Series, labels: pd.Series) -> None:
+        for row, v in zip(rows, labels, strict=True):
+            if v is None or (isinstance(v, float) and pd.isna(v)) or v == self.header:
+                continue  # nulls and repeated header rows are the gate's to report
+            kind = (
+                "number"
+                if isinstance(v, int | float) and not isinstance(v, bool) or (isinstance(v, str) and NUMBER_RE.match(v))
+                else "text"
             )
-        if fmt == "jsonl":
-            return pd.read_json(path, lines=True, encoding=encoding, dtype=False)
-        if fmt == "parquet":
-            return pd.read_parquet(path)
-    except (UnicodeDecodeError, ValueError, pd.errors.ParserError) as e:
-        raise DataSourceError(f"{path}: cannot parse as {fmt} ({encoding}): {e}") from e
-    raise DataSourceError(f"{path}: unsupported format {fmt!r}")
+            self.example.setdefault(kind, (int(row), v))
+            if len(self.example) == 2:
+                return
 
-
-def read_labeled(cfg: Any, root: Path = Path(".")) -> tuple[pd.DataFrame, Path]:
-    """The labeled data as columns text, label, source (plus any others the file has)."""
-    lab = cfg.labeled
-    path = package_file(lab.package, lab.file) if cfg.source == "default" else root / lab.path
-    df = read_table(path, lab.get("format"), lab.get("encoding") or "utf-8")
-    for role, col in (("text", lab.text_column), ("label", lab.label_column)):
-        if col not in df.columns:
+    def check(self, path: Path, column: str) -> None:
+        if len(self.example) == 2:
+            (r1, v1), (r2, v2) = self.example["number"], self.example["text"]
             raise DataSourceError(
-                f"{path}: {role} column {col!r} not found; columns are {list(df.columns)} "
-                f"(set data.labeled.{role}_column)"
+                f"{path}: column {column!r} mixes numeric and text labels (row {r1}: {v1!r}, "
+                f"row {r2}: {v2!r}); use one kind of label"
             )
-    df = df.rename(columns={lab.text_column: "text", lab.label_column: "label"})
-    df["label"] = df["label"].map(lambda v: v if pd.isna(v) else str(v))
-    df["source"] = path.name
-    return df, path
 
 
-def read_default_corpus(cfg: Any) -> tuple[pd.DataFrame, Path]:
-    """The embedded Wikipedia lead summaries as columns text, source."""
-    path = package_file(cfg.corpus.package, cfg.corpus.file)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    items = data.items() if isinstance(data, dict) else enumerate(data)
-    texts = [
-        v if isinstance(v, str) else (v.get("extract") or v.get("summary") or v.get("text") or "") for _, v in items
-    ]
-    return pd.DataFrame({"text": texts, "source": "wikipedia"}), path
+def write_labeled(path: Path, lab: Any, out: Path) -> dict[str, Any]:
+    """Stream the labeled file into `out` (parquet); returns what the manifest records."""
+    text_col, label_col, split_col = lab.text_column, lab.label_column, lab.get("split_column")
+    encoding = lab.get("encoding") or "auto"
+    fmt = lab.get("format")
+    kinds = _LabelKinds(str(label_col))
+    rows = 0
+    writer = None
+    try:
+        for chunk in iter_table(path, fmt, encoding):
+            if writer is None:
+                columns = [c for c in chunk.columns if c != "row"]
+                for role, col in (("text", text_col), ("label", label_col), ("split", split_col)):
+                    if col is not None and col not in chunk.columns:
+                        raise DataSourceError(
+                            f"{path}: {role} column {col!r} not found; columns are {columns} "
+                            f"(set data.labeled.{role}_column){_delimiter_hint(columns)}"
+                        )
+                writer = pq.ParquetWriter(out, LABELED_SCHEMA)
+            kinds.update(chunk["row"], chunk[label_col])
+            frame = pd.DataFrame(
+                {
+                    "row": chunk["row"].astype("int64"),
+                    "text": chunk[text_col].map(
+                        lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+                    ),
+                    "label": chunk[label_col].map(_label_str),
+                    "split": chunk[split_col].map(lambda v: None if pd.isna(v) else str(v).strip().lower())
+                    if split_col
+                    else None,
+                    "source": path.name,
+                }
+            )
+            writer.write_table(pa.Table.from_pandas(frame, schema=LABELED_SCHEMA, preserve_index=False))
+            rows += len(frame)
+        if writer is None:
+            raise DataSourceError(f"{path}: no rows")
+        kinds.check(path, label_col)
+    finally:
+        if writer is not None:
+            writer.close()
+    detected, how = enc.resolve(path, encoding) if _format(path, fmt) != "parquet" else ("binary", "parquet")
+    return {
+        "role": "labeled",
+        "file": path.name,
+        "sha256": sha256(path),
+        "rows": rows,
+        "encoding": detected,
+        "encoding_source": how,
+    }
 
 
-def read_extra_corpus(paths: list[str], root: Path = Path(".")) -> list[tuple[pd.DataFrame, Path]]:
-    """User corpora: .txt files (one document per file) or folders of them, JSONL/Parquet with `text`."""
-    out = []
-    for p in map(lambda s: root / s, paths):
-        files = sorted(p.rglob("*.txt")) if p.is_dir() else [p]
-        for f in files:
-            if f.suffix == ".txt":
-                if not f.is_file():
-                    raise DataSourceError(f"{f}: corpus file not found")
-                df = pd.DataFrame({"text": [f.read_text(encoding="utf-8")]})
-            else:
-                df = read_table(f)
-                if "text" not in df.columns:
-                    raise DataSourceError(f"{f}: corpus column 'text' not found; columns are {list(df.columns)}")
-            df = df[["text"]].assign(source=f.name)
-            out.append((df, f))
+def _corpus_chunks(path: Path) -> Iterator[pd.DataFrame]:
+    if path.suffix.lower() == ".txt":
+        encoding, _ = enc.resolve(path, "auto")
+        enc.check_not_binary(path, encoding)
+        yield pd.DataFrame({"text": [path.read_text(encoding=encoding)]})
+        return
+    for chunk in iter_table(path):
+        if "text" not in chunk.columns:
+            cols = [c for c in chunk.columns if c != "row"]
+            raise DataSourceError(f"{path}: corpus column 'text' not found; columns are {cols}")
+        yield chunk[["text"]].dropna()
+
+
+def corpus_files(paths: list[str], root: Path) -> list[Path]:
+    """User corpus sources: files, or folders of .txt files."""
+    out: list[Path] = []
+    for p in (root / s for s in paths):
+        if p.is_dir():
+            out += sorted(p.rglob("*.txt"))
+        elif not p.exists():
+            raise DataSourceError(f"{p}: corpus path not found (data.corpus.paths)")
+        else:
+            out.append(p)
     return out
+
+
+def default_corpus_texts(path: Path) -> list[str]:
+    """The embedded Wikipedia lead summaries ({title: {"extract": ...}})."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    items = data.values() if isinstance(data, dict) else data
+    return [v if isinstance(v, str) else (v.get("extract") or v.get("summary") or v.get("text") or "") for v in items]
+
+
+def write_corpus(sources: list[tuple[Path, bool]], out: Path) -> list[dict[str, Any]]:
+    """Stream corpus documents into `out`; sources are (path, is_default_wikipedia)."""
+    info = []
+    with pq.ParquetWriter(out, CORPUS_SCHEMA) as writer:
+        for path, is_default in sources:
+            chunks = [pd.DataFrame({"text": default_corpus_texts(path)})] if is_default else _corpus_chunks(path)
+            n = 0
+            for chunk in chunks:
+                frame = pd.DataFrame(
+                    {"text": chunk["text"].astype(str), "source": "wikipedia" if is_default else path.name}
+                )
+                writer.write_table(pa.Table.from_pandas(frame, schema=CORPUS_SCHEMA, preserve_index=False))
+                n += len(frame)
+            info.append({"role": "corpus", "file": path.name, "sha256": sha256(path), "rows": n})
+    return info
+
+
+def write_hf_labeled(hf: Any, out: Path) -> dict[str, Any]:
+    """A labeled split from HF `datasets`. Offline (HF_HUB_OFFLINE=1, our default) only a locally
+    cached dataset loads; anything else fails at once with this message, never a hang."""
+    import os
+
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(hf.name, hf.get("config"), split=hf.split)
+    except Exception as e:  # datasets raises many types for "not reachable / not cached"
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
+        why = (
+            "the hub is off (HF_HUB_OFFLINE=1 / HF_DATASETS_OFFLINE=1) and it is not in the local cache; "
+            "set both to 0 where a hub is reachable"
+            if offline
+            else "could not be loaded"
+        )
+        raise DataSourceError(f"hf dataset {hf.name!r} (split {hf.split!r}): {why}: {type(e).__name__}: {e}") from e
+    for role, col in (("text", hf.text_column), ("label", hf.label_column)):
+        if col not in ds.column_names:
+            raise DataSourceError(
+                f"hf dataset {hf.name!r}: {role} column {col!r} not found; columns are {ds.column_names}"
+            )
+    names = getattr(ds.features[hf.label_column], "names", None)
+    with pq.ParquetWriter(out, LABELED_SCHEMA) as writer:
+        for start in range(0, len(ds), CHUNK_ROWS):
+            part = ds[start : start + CHUNK_ROWS]
+            labels = [names[v] if names and isinstance(v, int) else _label_str(v) for v in part[hf.label_column]]
+            frame = pd.DataFrame(
+                {
+                    "row": range(start + 1, start + 1 + len(labels)),
+                    "text": part[hf.text_column],
+                    "label": labels,
+                    "split": None,
+                    "source": f"hf:{hf.name}",
+                }
+            )
+            writer.write_table(pa.Table.from_pandas(frame, schema=LABELED_SCHEMA, preserve_index=False))
+    return {"role": "labeled", "file": f"hf:{hf.name}/{hf.split}", "sha256": ds._fingerprint, "rows": len(ds)}

@@ -32,7 +32,7 @@ def stratified_split(df: pd.DataFrame, val: float, test: float, seed: int) -> di
 def holdout_mask(texts: pd.Series, fraction: float, seed: int) -> pd.Series:
     """True for about `fraction` of texts, chosen by hash: the LM's validation documents.
     Salted differently from stratified_split, whose train split is the high end of the same hash."""
-    return texts.map(lambda t: int(text_hash(t, f"{seed}/holdout")[:8], 16) / 0xFFFFFFFF < fraction)
+    return texts.map(lambda t: int(text_hash(t, f"{seed}/holdout")[:8], 16) / 0xFFFFFFFF < fraction).astype(bool)
 
 
 def stratified_subsample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:

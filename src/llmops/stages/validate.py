@@ -1,5 +1,8 @@
-"""validate: the data-quality gate. Great Expectations suites on data/raw/; a failed critical
-expectation stops the pipeline (exit 1) before anything downstream runs.
+"""validate: the data-quality gate on data/raw/, with Great Expectations.
+
+A failed critical expectation stops the pipeline (exit 1) before anything downstream runs. Rows
+failing a quarantine warning move to data/validated/rejected.parquet with a `reason`; if their share
+passes data.validation.max_rejected_share, that is critical too.
 Outputs: reports/validation/ (GX JSON results, Data Docs, summary.md) and data/validated/."""
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from llmops.config import load_params
-from llmops.io import atomic_dir, remove_outputs
+from llmops.io import atomic_dir, read_json, remove_outputs
 from llmops.validation import gate, suites
 
 RAW = Path("data/raw")
@@ -21,38 +24,77 @@ REPORT = Path("reports/validation")
 
 def main() -> int:
     params = load_params()
-    data = params.data
+    data, v = params.data, params.data.validation
     remove_outputs(OUT)  # never leave a previous run's validated data behind a failed gate
+    manifest = read_json(RAW / "manifest.json")
+    source = next(s["file"] for s in manifest["sources"] if s["role"] == "labeled")
     labeled = pd.read_parquet(RAW / "labeled.parquet")
-    corpus = pd.read_parquet(RAW / "corpus.parquet")
+    labeled.index = labeled["row"].to_numpy()  # GX reports rows by index: make it the source record number
+    has_split = bool(labeled["split"].notna().any())
+    corpus, corpus_hashes = suites.corpus_profile(RAW / "corpus.parquet", with_hashes=has_split)
+    header = (str(data.labeled.get("text_column", "text")), str(data.labeled.get("label_column", "label")))
+    checked = suites.add_derived_columns(labeled, corpus_hashes, header, v.min_rows_per_class)
     labels = list(data.labels) if data.get("labels") else None
-    source = next(
-        (s["file"] for s in pd.read_json(RAW / "manifest.json", typ="series")["sources"] if s["role"] == "labeled"),
-        "labeled",
-    )
+    expectations = suites.raw_labeled(v, labels, has_split) + [suites.class_balance(labeled, v.min_class_share)]
     tables = {
-        "raw_labeled": (labeled, source, suites.raw_labeled_expectations(data.validation, labels)),
-        "raw_corpus": (corpus, "corpus", suites.raw_corpus_expectations(data.validation)),
+        "raw_labeled": (checked, source, expectations),
+        "raw_corpus": (corpus, "corpus", suites.raw_corpus(v)),
     }
     with atomic_dir(REPORT) as tmp:
         outcomes = gate.run_suites(tables, tmp / "data_docs")
-        gate.write_results(outcomes, tmp)
+        rejected = _rejected(labeled, outcomes[0])
+        share = len(rejected) / max(1, len(labeled))
+        extra = _rejected_lines(rejected, share, v.max_rejected_share)
+        gate.write_results(outcomes, tmp, extra)
 
-    for o in outcomes:
-        for f in o.failures:
-            print(f"validate: {f['severity']}: {gate.describe(o, f)}", file=sys.stderr)
-    if any(o.critical for o in outcomes):
+    critical = gate.print_failures("validate", outcomes)
+    if share > v.max_rejected_share:
         print(
-            f"validate: critical expectations failed; the pipeline stops here. Report: {REPORT}/summary.md",
+            f"validate: critical: {source}: {len(rejected)} of {len(labeled)} rows ({share:.1%}) fail quarantine "
+            f"rules, above data.validation.max_rejected_share={v.max_rejected_share:.0%}: "
+            f"{rejected['reason'].value_counts().to_dict()}; first rows {rejected['row'].head(5).tolist()}",
             file=sys.stderr,
+        )
+        critical = True
+    if critical:
+        print(
+            f"validate: the data failed the gate; the pipeline stops here. Report: {REPORT}/summary.md", file=sys.stderr
         )
         return 1
 
     with atomic_dir(OUT) as tmp:
-        for name in ("labeled.parquet", "corpus.parquet", "manifest.json"):
-            shutil.copy2(RAW / name, tmp / name)
-    print(f"validate: all critical expectations met ({sum(len(o.failures) for o in outcomes)} warnings) -> {OUT}/")
+        labeled.drop(index=rejected.index).reset_index(drop=True).to_parquet(tmp / "labeled.parquet", index=False)
+        rejected.reset_index(drop=True).to_parquet(tmp / "rejected.parquet", index=False)
+        shutil.copy2(RAW / "corpus.parquet", tmp / "corpus.parquet")
+        shutil.copy2(RAW / "manifest.json", tmp / "manifest.json")
+    warnings = sum(len(o.failures) for o in outcomes)
+    print(
+        f"validate: all critical expectations met; {warnings} warnings; {len(rejected)} rows quarantined "
+        f"({share:.2%}) -> {OUT}/"
+    )
     return 0
+
+
+def _rejected(labeled: pd.DataFrame, outcome: gate.SuiteOutcome) -> pd.DataFrame:
+    """Rows failing quarantine warnings, each with the reasons (expectation: why) joined."""
+    reasons: dict[int, list[str]] = {}
+    for f in outcome.failures:
+        if f["severity"] == suites.WARNING and f["quarantine"]:
+            for row in f["rows"]:
+                reasons.setdefault(int(row), []).append(f"{f['expectation']}: {f['why']}")
+    rows = sorted(reasons)
+    return labeled.loc[rows].assign(reason=["; ".join(reasons[r]) for r in rows])
+
+
+def _rejected_lines(rejected: pd.DataFrame, share: float, bound: float) -> list[str]:
+    lines = [
+        f"**Quarantined rows:** {len(rejected)} ({share:.2%}; bound {bound:.0%}) -> "
+        "`data/validated/rejected.parquet`, with a `reason` column.",
+        "",
+    ]
+    for reason, n in rejected["reason"].value_counts().items():
+        lines.append(f"- {n} rows: {reason}")
+    return lines + [""]
 
 
 if __name__ == "__main__":

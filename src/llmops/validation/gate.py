@@ -65,7 +65,8 @@ def run_suites(tables: dict[str, tuple[pd.DataFrame, str, list]], docs_dir: Path
                 name=f"{name}_checkpoint",
                 validation_definitions=[vd],
                 actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])],
-                result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+                # COMPLETE: quarantine needs every offending row's index, not a sample
+                result_format={"result_format": "COMPLETE", "partial_unexpected_count": 5},
             )
         )
         run = checkpoint.run(batch_parameters={"dataframe": df})
@@ -80,20 +81,36 @@ def _failures(result: dict[str, Any]) -> list[dict[str, Any]]:
         if r["success"]:
             continue
         cfg = r["expectation_config"]
+        meta = cfg.get("meta") or {}
         res = r.get("result") or {}
         out.append(
             {
                 "expectation": cfg["type"],
                 "column": cfg["kwargs"].get("column"),
-                "severity": (cfg.get("meta") or {}).get("severity", "critical"),
-                "why": (cfg.get("meta") or {}).get("why", ""),
+                "severity": meta.get("severity", "critical"),
+                "quarantine": bool(meta.get("quarantine", False)),
+                "why": meta.get("why", ""),
+                "rows": [_row(i) for i in res.get("unexpected_index_list") or []],
                 "observed": res.get("observed_value", res.get("unexpected_percent")),
                 "unexpected_count": res.get("unexpected_count"),
-                "example_rows": res.get("partial_unexpected_index_list") or [],
+                "example_rows": [_row(i) for i in (res.get("partial_unexpected_index_list") or [])[:5]],
                 "example_values": [str(v)[:120] for v in (res.get("partial_unexpected_list") or [])],
                 "exception": (r.get("exception_info") or {}).get("exception_message"),
             }
         )
+    return out
+
+
+def _row(i: Any) -> Any:
+    return next(iter(i.values())) if isinstance(i, dict) else i
+
+
+def _compact(result: dict[str, Any]) -> dict[str, Any]:
+    """The result without the full unexpected lists (they can be as long as the data)."""
+    out = json.loads(json.dumps(result, default=str))
+    for r in out["results"]:
+        for key in ("unexpected_list", "unexpected_index_list", "unexpected_index_query"):
+            (r.get("result") or {}).pop(key, None)
     return out
 
 
@@ -105,7 +122,7 @@ def describe(outcome: SuiteOutcome, failure: dict[str, Any]) -> str:
     elif failure["observed"] is not None:
         parts.append(f"observed {failure['observed']}")
     if failure["example_rows"]:
-        parts.append(f"example rows {failure['example_rows']}")
+        parts.append(f"example rows {failure['example_rows']} (record numbers in the source file)")
     if failure["example_values"]:
         parts.append(f"example values {failure['example_values']}")
     if failure["exception"]:
@@ -113,8 +130,8 @@ def describe(outcome: SuiteOutcome, failure: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def summary_markdown(outcomes: list[SuiteOutcome]) -> str:
-    lines = ["# Data validation", ""]
+def summary_markdown(outcomes: list[SuiteOutcome], extra: list[str] | None = None) -> str:
+    lines = ["# Data validation", "", *(extra or [])]
     for o in outcomes:
         stats = o.result["statistics"]
         status = "FAILED" if o.critical else "passed"
@@ -130,11 +147,24 @@ def summary_markdown(outcomes: list[SuiteOutcome]) -> str:
                 detail = describe(o, f).split("; ", 1)[-1].replace("|", "\\|")
                 lines.append(f"| {f['severity']} | {f['expectation']} | {f['column'] or ''} | {detail} |")
             lines.append("")
-    lines.append("Full results: the JSON files beside this one; Data Docs: `data_docs/index.html`.")
+    lines.append(
+        "Full results: the JSON files beside this one; Great Expectations Data Docs: `data_docs/index.html` "
+        "(they load their styles from a CDN; this file reads offline)."
+    )
     return "\n".join(lines) + "\n"
 
 
-def write_results(outcomes: list[SuiteOutcome], out_dir: Path) -> None:
+def write_results(outcomes: list[SuiteOutcome], out_dir: Path, extra: list[str] | None = None) -> None:
     for o in outcomes:
-        (out_dir / f"{o.name}.json").write_text(json.dumps(o.result, indent=2, default=str))
-    (out_dir / "summary.md").write_text(summary_markdown(outcomes))
+        (out_dir / f"{o.name}.json").write_text(json.dumps(_compact(o.result), indent=2))
+    (out_dir / "summary.md").write_text(summary_markdown(outcomes, extra))
+
+
+def print_failures(stage: str, outcomes: list[SuiteOutcome]) -> bool:
+    """Print every failure to stderr; True when any is critical."""
+    import sys
+
+    for o in outcomes:
+        for f in o.failures:
+            print(f"{stage}: {f['severity']}: {describe(o, f)}", file=sys.stderr)
+    return any(o.critical for o in outcomes)

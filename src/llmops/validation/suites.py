@@ -1,36 +1,76 @@
-"""Expectation suites for the raw data. Each expectation carries a severity in its meta:
-critical failures stop the pipeline; warnings are reported and the run goes on."""
+"""Expectation suites. Each expectation carries its severity in meta:
+- critical: the pipeline stops;
+- warning with quarantine: the offending rows move to data/validated/rejected.parquet (with a
+  reason) and the run goes on, unless the rejected share passes `max_rejected_share`;
+- warning without quarantine: reported only (nothing row-level to remove, or preprocess repairs it).
+
+Checks GX has no expectation for are computed as boolean columns named for the rule (for example
+`is_repeated_header_row`) and expected to be False, so GX still reports the offending rows."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
 from llmops.data.cleaning import MOJIBAKE_RE
+from llmops.data.dedup import text_hashes
 
 CRITICAL, WARNING = "critical", "warning"
+SPLITS = ["train", "val", "test"]
+Expectation = tuple[str, dict[str, Any]]
 
 
-def _e(name: str, severity: str, why: str, **kwargs: Any) -> tuple[str, dict[str, Any]]:
-    return name, {**kwargs, "meta": {"severity": severity, "why": why}}
+def _e(name: str, severity: str, why: str, quarantine: bool = False, **kwargs: Any) -> Expectation:
+    return name, {**kwargs, "meta": {"severity": severity, "why": why, "quarantine": quarantine}}
 
 
-def raw_labeled_expectations(v: Any, labels: list[str] | None) -> list[tuple[str, dict[str, Any]]]:
-    """(GX expectation class name, kwargs) for the raw labeled table; thresholds from data.validation."""
+def _flag(column: str, severity: str, why: str) -> Expectation:
+    return _e("ExpectColumnValuesToBeInSet", severity, why, column=column, value_set=[False])
+
+
+def add_derived_columns(
+    labeled: pd.DataFrame, corpus_hashes: np.ndarray, header: tuple[str, str], min_per_class: int
+) -> pd.DataFrame:
+    """Row-level flags for the rules GX has no built-in expectation for. The corpus comes as
+    64-bit hashes of its texts (see corpus_profile), so it is never held in memory whole."""
+    text, label = labeled["text"], labeled["label"]
+    counts = label.value_counts()
+    out = labeled.assign(
+        is_repeated_header_row=(text == header[0]) & (label == header[1]),
+        is_in_too_small_class=label.map(counts).fillna(min_per_class) < min_per_class,
+    )
+    if labeled["split"].notna().any():
+        train = set(text[labeled["split"] == "train"].dropna())
+        held_out = labeled["split"].isin(["val", "test"])
+        in_corpus = np.isin(text_hashes(text), corpus_hashes)
+        out["is_leaking_held_out_text"] = held_out & (text.isin(train) | in_corpus)
+    return out
+
+
+def raw_labeled(v: Any, labels: list[str] | None, has_split: bool) -> list[Expectation]:
+    """The raw labeled table; thresholds from data.validation."""
     out = [
         _e("ExpectTableRowCountToBeBetween", CRITICAL, "enough rows to train and split", min_value=v.min_rows),
         _e("ExpectColumnToExist", CRITICAL, "schema: a text column", column="text"),
         _e("ExpectColumnToExist", CRITICAL, "schema: a label column", column="label"),
-        _e("ExpectColumnValuesToNotBeNull", CRITICAL, "every row has a text", column="text"),
-        _e("ExpectColumnValuesToNotBeNull", CRITICAL, "every row has a label", column="label"),
+        _flag("is_repeated_header_row", CRITICAL, "a header row repeated inside the data (concatenated files?)"),
+        _e("ExpectColumnUniqueValueCountToBeBetween", CRITICAL, "at least two classes", column="label", min_value=2),
+        _flag(
+            "is_in_too_small_class",
+            CRITICAL,
+            f"each class needs at least {v.min_rows_per_class} rows to be split into train/val/test",
+        ),
         _e(
             "ExpectColumnValueLengthsToBeBetween",
             CRITICAL,
-            "text length within bounds",
+            "no text over the hard cap: one that long is a parse failure (an unclosed quote swallowing rows)",
             column="text",
-            min_value=v.min_chars,
-            max_value=v.max_chars,
+            max_value=v.hard_max_chars,
         ),
-        _e("ExpectColumnUniqueValueCountToBeBetween", CRITICAL, "at least two classes", column="label", min_value=2),
         _e(
             "ExpectColumnProportionOfUniqueValuesToBeBetween",
             CRITICAL,
@@ -46,10 +86,29 @@ def raw_labeled_expectations(v: Any, labels: list[str] | None) -> list[tuple[str
             regex=MOJIBAKE_RE,
             mostly=1.0 - v.max_encoding_damage_share,
         ),
+        _e("ExpectColumnValuesToNotBeNull", WARNING, "every row has a text", True, column="text"),
+        _e("ExpectColumnValuesToNotBeNull", WARNING, "every row has a label", True, column="label"),
         _e(
             "ExpectColumnValuesToNotMatchRegex",
             WARNING,
-            "no encoding damage at all (preprocess repairs it)",
+            "no empty or whitespace-only text",
+            True,
+            column="text",
+            regex=r"^\s*$",
+        ),
+        _e(
+            "ExpectColumnValueLengthsToBeBetween",
+            WARNING,
+            "text length within bounds",
+            True,
+            column="text",
+            min_value=v.min_chars,
+            max_value=v.max_chars,
+        ),
+        _e(
+            "ExpectColumnValuesToNotMatchRegex",
+            WARNING,
+            "encoding damage (preprocess repairs what it can)",
             column="text",
             regex=MOJIBAKE_RE,
         ),
@@ -64,20 +123,85 @@ def raw_labeled_expectations(v: Any, labels: list[str] | None) -> list[tuple[str
                 value_set=list(labels),
             )
         )
+    if has_split:
+        out += [
+            _e(
+                "ExpectColumnValuesToBeInSet",
+                CRITICAL,
+                "split values are train, val or test",
+                column="split",
+                value_set=SPLITS,
+            ),
+            _flag(
+                "is_leaking_held_out_text",
+                CRITICAL,
+                "no val/test text may appear in the train split or the pre-training corpus (leakage)",
+            ),
+        ]
     return out
 
 
-def raw_corpus_expectations(v: Any) -> list[tuple[str, dict[str, Any]]]:
+def class_balance(labeled: pd.DataFrame, min_share: float) -> Expectation:
+    shares = labeled["label"].value_counts(normalize=True)
+    return _e(
+        "ExpectColumnValuesToBeInSet",
+        WARNING,
+        f"class balance: every class at least {min_share:.0%} of rows",
+        column="label",
+        value_set=sorted(shares[shares >= min_share].index.tolist()),
+    )
+
+
+def corpus_profile(path, with_hashes: bool) -> tuple[pd.DataFrame, np.ndarray]:
+    """Per-document text length (the corpus suite's table) and, for the leakage check, text
+    hashes, streamed a batch at a time: the corpus can be far larger than memory."""
+    lengths, hashes = [], []
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=20_000, columns=["text"]):
+        lengths.append(pc.utf8_length(batch.column(0)).to_numpy(zero_copy_only=False))  # no Python strings
+        if with_hashes:
+            hashes.append(text_hashes(batch.column(0).to_pandas()))
+    length = np.concatenate(lengths) if lengths else np.array([], dtype=float)
+    return pd.DataFrame({"text_length": length}), (np.concatenate(hashes) if hashes else np.array([], np.uint64))
+
+
+def raw_corpus(v: Any) -> list[Expectation]:
+    """On corpus_profile's table: one row per document."""
     return [
-        _e("ExpectTableRowCountToBeBetween", CRITICAL, "a non-empty corpus", min_value=1),
-        _e("ExpectColumnToExist", CRITICAL, "schema: a text column", column="text"),
-        _e("ExpectColumnValuesToNotBeNull", CRITICAL, "every document has a text", column="text"),
         _e(
-            "ExpectColumnValueLengthsToBeBetween",
+            "ExpectColumnValuesToBeBetween",
             CRITICAL,
-            "document length within bounds",
-            column="text",
-            min_value=1,
-            max_value=1_000_000,
+            "document length under the hard cap (longer is a parse failure)",
+            column="text_length",
+            max_value=v.hard_max_chars,
+        ),
+        _e("ExpectColumnValuesToNotBeNull", WARNING, "every document has a text", column="text_length"),
+    ]
+
+
+def processed_split(labels: list[str], held_out: bool) -> list[Expectation]:
+    """A processed split after cleaning, dedup and splitting. For val/test, the caller adds the
+    flag `is_in_train_or_corpus` (the text also appears in train or in the pre-training corpus)."""
+    out = [
+        _e("ExpectTableRowCountToBeBetween", CRITICAL, "a non-empty split", min_value=1),
+        _e("ExpectColumnValuesToNotBeNull", CRITICAL, "every row has a text", column="text"),
+        _e(
+            "ExpectColumnValuesToBeInSet",
+            CRITICAL,
+            "labels within the label set",
+            column="label",
+            value_set=list(labels),
+        ),
+        _e("ExpectColumnValuesToBeUnique", CRITICAL, "no duplicate text after dedup", column="text"),
+        _e(
+            "ExpectColumnValuesToNotMatchRegex", CRITICAL, "no empty text after cleaning", column="text", regex=r"^\s*$"
         ),
     ]
+    if held_out:
+        out.append(
+            _flag(
+                "is_in_train_or_corpus",
+                CRITICAL,
+                "no val/test text shared with the train split or the pre-training corpus (leakage)",
+            )
+        )
+    return out

@@ -1,0 +1,248 @@
+"""The bad-input battery: every broken file stops at ingest or validate, before any training,
+with a message naming the file, the row or column, and the rule; the source file is unchanged and
+no output is left for DVC to cache. The stages run in-process (GX imports once)."""
+
+import json
+import shutil
+import time
+
+import pandas as pd
+import pytest
+
+from llmops.config import write_params
+from llmops.stages import ingest, validate
+
+from ..conftest import ROOT
+
+GOOD = [
+    (f"review number {i}: the {'ride was great' if i % 2 else 'traffic was awful'}", "pos" if i % 2 else "neg")
+    for i in range(200)
+]
+
+
+def _csv(rows, header=("text", "label")) -> str:
+    return pd.DataFrame(rows, columns=list(header)).to_csv(index=False)
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
+
+    def setup(name: str, content: str | bytes | None, *overrides: str):
+        path = tmp_path / name
+        if content is not None:
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        write_params(
+            ["data=files", f"data.labeled.path={name}", "data.corpus.include_default=false", *overrides],
+            tmp_path / "params.yaml",
+            tmp_path / "conf",
+        )
+        return path
+
+    return setup
+
+
+def run_gate(capsys, path):
+    """ingest then validate; returns (failing stage or None, stderr)."""
+    before = path.read_bytes() if path.exists() else None
+    failed = None
+    for stage, out in ((ingest, "data/raw"), (validate, "data/validated")):
+        if stage.main() != 0:
+            failed = stage.__name__.rsplit(".", 1)[-1]
+            from pathlib import Path
+
+            assert not Path(out).exists(), f"{stage.__name__} left {out} behind after failing"
+            break
+    if before is not None:
+        assert path.read_bytes() == before, "the source file must be byte-for-byte unchanged"
+    return failed, capsys.readouterr().err
+
+
+CASES = {
+    "missing_file": (None, [], "ingest", ["data.csv: file not found"]),
+    "empty_file": (b"", [], "ingest", ["data.csv: file is empty"]),
+    "unparseable": (
+        '{"text": "ok", "label": "pos"}\n{"text": "broken\n',
+        ["data.labeled.format=jsonl"],
+        "ingest",
+        ["line 2: not valid JSON"],
+    ),
+    "wrong_delimiter": (
+        _csv(GOOD).replace(",", ";"),
+        [],
+        "ingest",
+        ["text column 'text' not found", "separated by semicolons"],
+    ),
+    "text_column_missing": (
+        _csv(GOOD, ("review", "label")),
+        [],
+        "ingest",
+        ["text column 'text' not found", "columns are ['review', 'label']"],
+    ),
+    "label_column_missing": (_csv(GOOD, ("text", "stars")), [], "ingest", ["label column 'label' not found"]),
+    "unknown_label": (
+        _csv(GOOD[:150] + [("an odd one", "furious")] + GOOD[150:]),
+        ["data.labels=[neg,pos]"],
+        "validate",
+        ["expect_column_values_to_be_in_set, column 'label'", "example rows [151]", "furious"],
+    ),
+    "single_class": (
+        _csv([(t, "pos") for t, _ in GOOD]),
+        [],
+        "validate",
+        ["expect_column_unique_value_count_to_be_between, column 'label'", "at least two classes"],
+    ),
+    "null_texts": (
+        _csv([(None if i % 10 == 0 else t, lab) for i, (t, lab) in enumerate(GOOD)]),
+        [],
+        "validate",
+        [
+            "expect_column_values_to_not_be_null, column 'text'",
+            "above data.validation.max_rejected_share",
+            "first rows [1, 11, 21",
+        ],
+    ),
+    "empty_texts": (
+        _csv([("   " if i % 10 == 0 else t, lab) for i, (t, lab) in enumerate(GOOD)]),
+        [],
+        "validate",
+        ["no empty or whitespace-only text", "max_rejected_share"],
+    ),
+    "huge_text": (
+        _csv(GOOD[:5] + [("x" * 1_000_001, "pos")] + GOOD[5:]),
+        [],
+        "validate",
+        ["expect_column_value_lengths_to_be_between, column 'text'", "hard cap", "example rows [6]"],
+    ),
+    "nul_bytes": (
+        _csv(GOOD).encode().replace(b"review number 7:", b"review\x00number 7:"),
+        [],
+        "ingest",
+        ["NUL byte at line 9", "binary"],
+    ),
+    "latin1_read_as_utf8": (
+        _csv(GOOD[:3] + [("café crème", "pos")] + GOOD[3:]).encode("latin-1"),
+        ["data.labeled.encoding=utf-8"],
+        "ingest",
+        ["not valid utf-8 at byte", "(line 5)", "encoding=auto"],
+    ),
+    "utf16_read_as_utf8": (
+        _csv(GOOD).encode("utf-16"),
+        ["data.labeled.encoding=utf-8"],
+        "ingest",
+        ["not valid utf-8 at byte 0 (line 1)", "utf-16 byte-order mark"],
+    ),
+    "repeated_header_row": (
+        _csv(GOOD[:50] + [("text", "label")] + GOOD[50:]),
+        [],
+        "validate",
+        ["is_repeated_header_row", "example rows [51]"],
+    ),
+    "mixed_label_types": (
+        _csv([(t, "1" if i == 0 else lab) for i, (t, lab) in enumerate(GOOD)]),
+        [],
+        "ingest",
+        ["column 'label' mixes numeric and text labels", "row 1: '1'", "row 2: 'pos'"],
+    ),
+    "too_few_rows_per_class": (
+        _csv(GOOD + [("a rare one", "meh"), ("another rare one", "meh")]),
+        [],
+        "validate",
+        ["is_in_too_small_class", "at least 10 rows", "example rows [201, 202]"],
+    ),
+    "held_out_text_in_train": (
+        _csv(
+            [(t, lab, "test" if i < 20 else ("val" if i < 40 else "train")) for i, (t, lab) in enumerate(GOOD)]
+            + [(GOOD[3][0], GOOD[3][1], "train")],
+            ("text", "label", "split"),
+        ),
+        ["data.labeled.split_column=split"],
+        "validate",
+        ["is_leaking_held_out_text", "example rows [4]"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_stops_before_training_with_a_clear_message(case, workspace, capsys):
+    content, overrides, stage, fragments = CASES[case]
+    path = workspace("data.csv", content, *overrides)
+    failed, err = run_gate(capsys, path)
+    assert failed == stage, err
+    assert "data.csv" in err, err
+    for fragment in fragments:
+        assert fragment in err, f"{fragment!r} not in:\n{err}"
+
+
+def test_val_test_text_in_the_corpus_is_leakage(workspace, capsys, tmp_path):
+    rows = [(t, lab, "test" if i < 20 else "train") for i, (t, lab) in enumerate(GOOD)]
+    (tmp_path / "corpus.jsonl").write_text(json.dumps({"text": GOOD[5][0]}) + "\n")
+    path = workspace(
+        "data.csv",
+        _csv(rows, ("text", "label", "split")),
+        "data.labeled.split_column=split",
+        "data.corpus.paths=[corpus.jsonl]",
+    )
+    failed, err = run_gate(capsys, path)
+    assert failed == "validate" and "is_leaking_held_out_text" in err and "example rows [6]" in err
+
+
+@pytest.mark.parametrize("case", ["quoted_newlines", "utf8_bom", "latin1_auto", "utf16_auto", "tsv", "jsonl_ints"])
+def test_awkward_but_valid_input_parses(case, workspace, capsys, tmp_path):
+    rows = list(GOOD)
+    rows[4] = ('she said "stop",\nthen "go"', "pos")
+    name, overrides = "data.csv", []
+    content: str | bytes = _csv(rows)
+    if case == "utf8_bom":
+        content = "\ufeff" + _csv(rows)
+    elif case == "latin1_auto":
+        rows[2] = ("café crème brûlée", "pos")
+        content = _csv(rows).encode("latin-1")
+    elif case == "utf16_auto":
+        content = _csv(rows).encode("utf-16")
+    elif case == "tsv":
+        name, content = "data.tsv", pd.DataFrame(rows, columns=["text", "label"]).to_csv(sep="\t", index=False)
+    elif case == "jsonl_ints":
+        name = "data.jsonl"
+        content = "".join(json.dumps({"text": t, "label": int(lab == "pos")}) + "\n" for t, lab in rows)
+    path = workspace(name, content, *overrides)
+    failed, err = run_gate(capsys, path)
+    assert failed is None, err
+    raw = pd.read_parquet(tmp_path / "data/raw/labeled.parquet")
+    assert len(raw) == 200 and list(raw.columns) == ["row", "text", "label", "split", "source"]
+    assert raw.loc[4, "text"] == 'she said "stop",\nthen "go"'
+    if case == "latin1_auto":
+        assert raw.loc[2, "text"] == "café crème brûlée"
+    if case == "jsonl_ints":
+        assert set(raw["label"]) == {"0", "1"}
+    manifest = json.loads((tmp_path / "data/raw/manifest.json").read_text())
+    assert manifest["sources"][0]["encoding"] in ("utf-8", "utf-8-sig", "utf-16", "binary") or case == "latin1_auto"
+
+
+def test_a_few_bad_rows_are_quarantined_with_a_reason(workspace, capsys, tmp_path):
+    rows = [(None if i in (3, 77) else ("  " if i == 120 else t), lab) for i, (t, lab) in enumerate(GOOD)]
+    path = workspace("data.csv", _csv(rows))
+    failed, err = run_gate(capsys, path)
+    assert failed is None, err
+    rejected = pd.read_parquet(tmp_path / "data/validated/rejected.parquet")
+    assert rejected["row"].tolist() == [4, 78, 121]
+    assert "every row has a text" in rejected["reason"].iloc[0] and "whitespace" in rejected["reason"].iloc[2]
+    assert len(pd.read_parquet(tmp_path / "data/validated/labeled.parquet")) == 197
+    assert "Quarantined rows:** 3" in (tmp_path / "reports/validation/summary.md").read_text()
+
+
+def test_hf_source_offline_fails_at_once(workspace, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    write_params(
+        ["data=hf", "data.hf.name=llmops-test/no-such-dataset", "data.corpus.include_default=false"],
+        tmp_path / "params.yaml",
+        tmp_path / "conf",
+    )
+    start = time.perf_counter()
+    assert ingest.main() == 1
+    err = capsys.readouterr().err
+    assert time.perf_counter() - start < 60
+    assert "hf dataset 'llmops-test/no-such-dataset'" in err and "HF_HUB_OFFLINE=1" in err
