@@ -13,7 +13,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install params repro test lint unit integration mlflow-ui clean
+.PHONY: install params repro test lint unit integration mlflow-ui mlflow-server browser clean
 
 install: $(STAMP)
 
@@ -42,11 +42,23 @@ unit: install
 integration: install
 	$(BIN)/pytest -q -m integration
 
-test: install lint
+test: install lint browser
 	$(BIN)/pytest -q --durations=10
 
+MLFLOW_PORT ?= 5000
+
 mlflow-ui: install
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(MLFLOW_PORT)
+
+# A tracking server for a team (sqlite store, one worker, job execution off); then
+#   export MLFLOW_TRACKING_URI=http://127.0.0.1:$(MLFLOW_PORT)
+mlflow-server: install
+	$(BIN)/python -m llmops.tracking.server --port $(MLFLOW_PORT)
+
+# Headless Chromium (Debian package) for the MLflow UI test
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq chromium >/dev/null) || echo "warning: chromium not installed (needs root/apt); the MLflow UI test will be skipped outside CI"
 
 clean:
 	rm -rf data/raw data/validated data/processed data/packed models reports/validation

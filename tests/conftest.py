@@ -1,5 +1,7 @@
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +49,113 @@ def copy_repo(dest: Path) -> Path:
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
     return copy_repo(tmp_path / "repo")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, seconds: float) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+@contextlib.contextmanager
+def tracking_server(ws: Path, db_name: str = "server.db"):
+    """`python -m llmops.tracking.server` (what `make mlflow-server` runs) on a free loopback port,
+    in its own process group, stopped with the whole group afterwards."""
+    port = free_port()
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llmops.tracking.server",
+            "--port",
+            str(port),
+            "--db",
+            str(ws / db_name),
+            "--artifacts",
+            str(ws / "server-artifacts"),
+        ],
+        cwd=ws,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", proc, 120)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# only the evaluate runs: the ones with f1_macro
+FILTER = "attributes.run_name%20LIKE%20%27evaluate%25%27"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+
+
+def mlflow_ui_pages(ws: Path, experiment_id: str, run_ids: list[str], out: Path) -> dict[str, tuple[str, Path]]:
+    """The MLflow UI over the workspace's store, rendered by headless Chromium: the experiment's runs
+    page (filtered to evaluate runs, metric charts) and the compare page of `run_ids` (its metrics
+    table holds f1_macro). Returns {page: (DOM after the scripts ran, screenshot)}; screenshots are
+    also copied to the repository's reports/ for a person to look at."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI"):
+            raise AssertionError("chromium is missing in CI: .ci/run installs it with `make browser`")
+        pytest.skip("chromium not installed (make browser)")
+    out.mkdir(parents=True, exist_ok=True)
+    quoted = lambda ids: "%5B" + ",".join(f"%22{i}%22" for i in ids) + "%5D"  # noqa: E731  a JSON list in a URL
+    pages = {
+        "experiment": f"#/experiments/{experiment_id}/runs?compareRunsMode=CHART&searchFilter={FILTER}",
+        "compare": f"#/compare-runs?runs={quoted(run_ids)}&experiments={quoted([experiment_id])}",
+    }
+    result = {}
+    with tracking_server(ws, "mlflow.db") as uri:
+        for name, fragment in pages.items():
+            common = [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={out / ('profile-' + name)}",
+                "--window-size=1800,2400",
+                "--virtual-time-budget=30000",
+            ]
+            url = f"{uri}/{fragment}"
+            dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+            shot = out / f"mlflow_ui_{name}.png"
+            subprocess.run([*common, f"--screenshot={shot}", url], capture_output=True, timeout=180, check=True)
+            (ws / "reports").mkdir(exist_ok=True)
+            shutil.copy2(shot, ROOT / "reports" / shot.name)
+            result[name] = (dom, shot)
+    return result

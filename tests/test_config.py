@@ -33,12 +33,12 @@ def test_edit_to_conf_without_recompose_is_refused(conf_copy):
     write_params(["experiment=ci"], params, conf)
     check_fresh(params, conf)  # fresh: no error
     ft = conf / "finetune" / "default.yaml"
-    ft.write_text(ft.read_text().replace("lr: 5.0e-4", "lr: 1.0e-2"))
-    with pytest.raises(StaleParamsError, match=r"finetune\.lr.*\n.*python -m llmops.config experiment=ci"):
+    ft.write_text(ft.read_text().replace("weight_decay: 0.01", "weight_decay: 0.02"))
+    with pytest.raises(StaleParamsError, match=r"finetune\.weight_decay.*\n.*python -m llmops.config experiment=ci"):
         check_fresh(params, conf)
     write_params(recorded_overrides(params), params, conf)
     check_fresh(params, conf)
-    assert yaml.safe_load(params.read_text())["finetune"]["lr"] == 1.0e-2
+    assert yaml.safe_load(params.read_text())["finetune"]["weight_decay"] == 0.02
 
 
 def test_hand_edit_of_params_yaml_is_refused(conf_copy):

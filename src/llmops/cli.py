@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -17,15 +18,27 @@ def _predict(args: argparse.Namespace) -> int:
 
     texts = list(args.texts)
     if args.file:
-        from llmops.data.sources import read_table
+        import pandas as pd
 
-        texts += read_table(Path(args.file))[args.text_column].astype(str).tolist()
+        from llmops.data.sources import iter_table
+
+        texts += pd.concat(iter_table(Path(args.file)))[args.text_column].astype(str).tolist()
     if not texts:
         print("llmops predict: give texts as arguments or --file", file=sys.stderr)
         return 2
-    clf = TextClassifier(args.model)
-    for text, probs in zip(texts, clf.predict_proba(texts), strict=True):
-        scores = {lab: round(float(p), 4) for lab, p in zip(clf.labels, probs, strict=True)}
+    if "://" in args.model or args.model.startswith("models:/"):  # a registry or run URI: the pyfunc model
+        import mlflow
+        import pandas as pd
+
+        mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
+        out = mlflow.pyfunc.load_model(args.model).predict(pd.DataFrame({"text": texts}))
+        labels = [c.removeprefix("prob_") for c in out.columns if c.startswith("prob_")]
+        rows = [[float(r[f"prob_{lab}"]) for lab in labels] for _, r in out.iterrows()]
+    else:
+        clf = TextClassifier(args.model)
+        labels, rows = clf.labels, clf.predict_proba(texts).tolist()
+    for text, probs in zip(texts, rows, strict=True):
+        scores = {lab: round(float(p), 4) for lab, p in zip(labels, probs, strict=True)}
         print(json.dumps({"text": text, "label": max(scores, key=scores.get), "probabilities": scores}))
     return 0
 
@@ -60,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("texts", nargs="*")
     p.add_argument("--file", help="CSV/TSV/JSONL/Parquet file of texts")
     p.add_argument("--text-column", default="text")
-    p.add_argument("--model", default="models/classifier")
+    p.add_argument("--model", default="models/classifier", help="a model directory, or models:/NAME@ALIAS")
     p.set_defaults(func=_predict)
     g = sub.add_parser("generate", help="sample a continuation from the pre-trained LM")
     g.add_argument("prompt")

@@ -3,11 +3,12 @@
 import json
 import math
 import re
+import subprocess
 
 import pandas as pd
 import pytest
 
-from ..conftest import run
+from ..conftest import copy_repo, mlflow_ui_pages, run, tracking_server
 
 pytestmark = pytest.mark.integration
 
@@ -20,23 +21,37 @@ def read(ws, path):
     return json.loads((ws / path).read_text())
 
 
-def test_pipeline_end_to_end_then_cached_then_partial_rerun(repo_copy):
-    ws = repo_copy
+STAGES = ["ingest", "validate", "preprocess", "train_tokenizer", "pack", "pretrain", "finetune", "evaluate"]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """The ci pipeline run once with `dvc repro` in a fresh copy; the tests below build on it in order."""
+    ws = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo")
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{ws}/mlflow.db"}
     run(["python", "-m", "llmops.config", "experiment=ci"], cwd=ws)
     first = run(["dvc", "repro"], cwd=ws, env=env)
-    assert stages_run(first.stdout) == [
-        "ingest",
-        "validate",
-        "preprocess",
-        "train_tokenizer",
-        "pack",
-        "pretrain",
-        "finetune",
-        "evaluate",
-    ]
+    return ws, env, first
 
-    # every stage's outputs
+
+def client(env):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(env["MLFLOW_TRACKING_URI"])
+
+
+def runs_by_stage(env) -> dict:
+    c = client(env)
+    out: dict = {}
+    for r in c.search_runs([c.get_experiment_by_name("llmops").experiment_id], order_by=["attributes.start_time ASC"]):
+        out.setdefault(r.data.tags["llmops.stage"], []).append(r)
+    return out
+
+
+def test_every_stage_runs_and_writes_its_outputs(pipeline):
+    ws, env, first = pipeline
+    assert stages_run(first.stdout) == STAGES
+
     for path in [
         "data/raw/labeled.parquet",
         "data/raw/corpus.parquet",
@@ -44,9 +59,11 @@ def test_pipeline_end_to_end_then_cached_then_partial_rerun(repo_copy):
         "reports/validation/summary.md",
         "reports/validation/data_docs/index.html",
         "data/validated/labeled.parquet",
+        "data/validated/rejected.parquet",
         "data/processed/train.parquet",
         "data/processed/val.parquet",
         "data/processed/test.parquet",
+        "reports/validation_processed/summary.md",
         "models/tokenizer/tokenizer.json",
         "data/packed/train.bin",
         "data/packed/val.bin",
@@ -57,6 +74,7 @@ def test_pipeline_end_to_end_then_cached_then_partial_rerun(repo_copy):
         "reports/evaluate.md",
         "reports/evaluate/confusion.csv",
         "reports/evaluate/confusion_matrix.png",
+        *[f"reports/runs/{s}.json" for s in STAGES],
     ]:
         assert (ws / path).is_file(), path
     manifest = read(ws, "data/raw/manifest.json")
@@ -74,7 +92,7 @@ def test_pipeline_end_to_end_then_cached_then_partial_rerun(repo_copy):
     assert math.isfinite(pre["val_loss"]) and pre["val_loss"] < math.log(meta["vocab_size"]) + 0.5
     assert pre["val_perplexity"] == pytest.approx(math.exp(pre["val_loss"]))
     assert pre["tokens_per_sec"] > 0 and pre["steps"] == 30
-    assert 0 <= ft["best_val_f1_macro"] <= 1 and ft["steps"] == 40
+    assert 0 <= ft["best_val_f1_macro"] <= 1 and ft["steps"] == 80
     for key in (
         "accuracy",
         "precision_macro",
@@ -88,29 +106,87 @@ def test_pipeline_end_to_end_then_cached_then_partial_rerun(repo_copy):
     assert set(ev["per_class"]) == {"negative", "neutral", "positive"}
     assert ev["baseline_majority_accuracy"] == pytest.approx(0.42, abs=0.03)
 
-    # MLflow: one run per training stage, with params, metrics and lineage tags
-    from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-    runs = {r.info.run_name: r for r in client.search_runs([client.get_experiment_by_name("llmops").experiment_id])}
-    assert {"pretrain", "finetune", "evaluate"} <= set(runs)
-    assert runs["pretrain"].data.params["pretrain.max_steps"] == "30"
-    assert "val_loss" in runs["pretrain"].data.metrics and "f1_macro" in runs["evaluate"].data.metrics
-    assert runs["finetune"].data.tags["llmops.upstream.pretrain_run"] == runs["pretrain"].info.run_id
-    assert runs["evaluate"].data.tags["llmops.upstream.finetune_run"] == runs["finetune"].info.run_id
+def test_mlflow_runs_lineage_and_registry(pipeline):
+    ws, env, _ = pipeline
+    runs = runs_by_stage(env)
+    assert set(runs) == set(STAGES)
+    last = {stage: rs[-1] for stage, rs in runs.items()}
+    assert len({r.data.tags["llmops.pipeline_id"] for r in last.values()}) == 1, "one dvc repro, one pipeline id"
+    for stage, r in last.items():
+        assert r.info.status == "FINISHED" and len(r.data.tags["llmops.params_hash"]) == 16
+        assert read(ws, f"reports/runs/{stage}.json")["run_id"] == r.info.run_id
+        assert r.data.params["finetune.lr"]  # every run carries the flattened composed config
+    assert last["pretrain"].data.params["pretrain.max_steps"] == "30"
+    assert "val_loss" in last["pretrain"].data.metrics and "f1_macro" in last["evaluate"].data.metrics
+    assert last["finetune"].data.tags["llmops.upstream.pretrain_run"] == last["pretrain"].info.run_id
+    assert last["evaluate"].data.tags["llmops.upstream.finetune_run"] == last["finetune"].info.run_id
+    assert any(k.startswith("llmops.data.") and len(v) == 64 for k, v in last["pretrain"].data.tags.items())
+    artifacts = {a.path for a in client(env).list_artifacts(last["pretrain"].info.run_id)}
+    assert {"loss_curves.png", "samples.txt", "model"} <= artifacts
+    assert "summary.md" in {a.path for a in client(env).list_artifacts(last["validate"].info.run_id)}
+    champion = client(env).get_model_version_by_alias("llmops-classifier", "champion")
+    assert str(champion.version) == "1" and champion.run_id == last["evaluate"].info.run_id
+    assert read(ws, "reports/runs/registry.json")["decision"] == "champion"
 
-    # a second repro is a no-op
-    second = run(["dvc", "repro"], cwd=ws, env=env)
-    assert stages_run(second.stdout) == []
 
-    # one finetune param changed -> only finetune and evaluate rerun
-    run(["python", "-m", "llmops.config", "experiment=ci", "finetune.lr=0.001"], cwd=ws)
-    third = run(["dvc", "repro"], cwd=ws, env=env)
-    assert stages_run(third.stdout) == ["finetune", "evaluate"]
+def test_cached_rerun_is_a_noop_and_a_param_change_reruns_only_what_depends_on_it(pipeline):
+    ws, env, _ = pipeline
+    assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == []
+    run(["python", "-m", "llmops.config", "experiment=ci", "finetune.lr=0.002"], cwd=ws)
+    assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == ["finetune", "evaluate"]
+    # the finetune run of this pipeline chains to the *cached* pretrain run, not a new one
+    runs = runs_by_stage(env)
+    assert len(runs["pretrain"]) == 1
+    assert runs["finetune"][-1].data.tags["llmops.upstream.pretrain_run"] == runs["pretrain"][0].info.run_id
 
-    # dvc exp run composes conf/ itself (Hydra), and the stages accept its params.yaml
-    exp = run(["dvc", "exp", "run", "-S", "experiment=ci", "-S", "finetune.lr=0.002"], cwd=ws, env=env)
-    assert stages_run(exp.stdout) == ["finetune", "evaluate"]
+
+def test_a_worse_model_leaves_the_champion_alone(pipeline):
+    ws, env, _ = pipeline
+    c = client(env)
+    before = str(c.get_model_version_by_alias("llmops-classifier", "champion").version)
+    run(
+        ["python", "-m", "llmops.config", "experiment=ci", "finetune.max_steps=1", "finetune.val_every_steps=1"], cwd=ws
+    )
+    run(["dvc", "repro"], cwd=ws, env=env)
+    decision = read(ws, "reports/runs/registry.json")
+    assert decision["decision"] == "challenger", decision
+    assert str(c.get_model_version_by_alias("llmops-classifier", "champion").version) == before
+    assert str(c.get_model_version_by_alias("llmops-classifier", "challenger").version) == str(decision["version"])
+
+
+def test_exp_run_variations_compare_in_mlflow_and_its_ui(pipeline):
+    ws, env, _ = pipeline
+    names = []
+    for lr in ("0.003", "0.004"):
+        proc = run(["dvc", "exp", "run", "-S", "experiment=ci", "-S", f"finetune.lr={lr}"], cwd=ws, env=env)
+        assert stages_run(proc.stdout) == ["finetune", "evaluate"]
+    evaluate_runs = runs_by_stage(env)["evaluate"][-2:]
+    assert [r.data.params["finetune.lr"] for r in evaluate_runs] == ["0.003", "0.004"]
+    names = [r.info.run_name for r in evaluate_runs]
+    assert all(n.startswith("evaluate [") for n in names) and len(set(names)) == 2
+    exp_id = client(env).get_experiment_by_name("llmops").experiment_id
+    pages = mlflow_ui_pages(ws, exp_id, [r.info.run_id for r in evaluate_runs], ws.parent / "ui")
+    experiment_dom, experiment_shot = pages["experiment"]
+    compare_dom, compare_shot = pages["compare"]
+    for name in names:
+        assert name in experiment_dom, f"run {name} not on the experiment page"
+        assert name in compare_dom
+    assert "f1_macro" in compare_dom and "finetune.lr" in compare_dom
+    assert experiment_shot.stat().st_size > 20_000 and compare_shot.stat().st_size > 20_000
+
+
+def test_pipeline_against_a_real_tracking_server(pipeline):
+    ws, _, _ = pipeline
+    run(["python", "-m", "llmops.config", "experiment=ci"], cwd=ws)  # the exp runs above left DVC's params.yaml
+    with tracking_server(ws) as uri:
+        run(["dvc", "repro", "--force", "-s", "evaluate"], cwd=ws, env={"MLFLOW_TRACKING_URI": uri})
+        c = client({"MLFLOW_TRACKING_URI": uri})
+        (r,) = c.search_runs([c.get_experiment_by_name("llmops").experiment_id])
+        assert r.data.tags["llmops.stage"] == "evaluate" and "f1_macro" in r.data.metrics
+        assert str(c.get_model_version_by_alias("llmops-classifier", "champion").version) == "1"
+    leftovers = subprocess.run(["pgrep", "-f", str(ws / "server.db")], capture_output=True, text=True).stdout
+    assert leftovers == "", f"server processes outlived the server: {leftovers}"
 
 
 def test_conf_edit_then_plain_dvc_repro_is_stopped(repo_copy):
@@ -169,23 +245,18 @@ def test_an_unseen_dataset_runs_end_to_end_by_configuration_only(repo_copy):
     for i in range(5):
         (ws / "notes" / f"n{i}.txt").write_text(f"Some unlabeled note number {i} about products. " * 20)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{ws}/mlflow.db"}
-    run(
-        [
-            "python",
-            "-m",
-            "llmops.config",
-            "experiment=ci",
-            "data=files",
-            "data.labeled.path=reviews.jsonl",
-            "data.labeled.text_column=body",
-            "data.labeled.label_column=stars",
-            "data.corpus.paths=[notes]",
-            "data.corpus.dep=notes",
-            "data.corpus.include_default=false",
-        ],
-        cwd=ws,
-    )
-    proc = run(["dvc", "repro"], cwd=ws, env=env)
+    # the README's example: dvc exp run with data=files keys only
+    overrides = [
+        "experiment=ci",
+        "data=files",
+        "data.labeled.path=reviews.jsonl",
+        "data.labeled.text_column=body",
+        "data.labeled.label_column=stars",
+        "data.corpus.paths=[notes]",
+        "data.corpus.dep=notes",
+        "data.corpus.include_default=false",
+    ]
+    proc = run(["dvc", "exp", "run", *[a for o in overrides for a in ("-S", o)]], cwd=ws, env=env)
     assert stages_run(proc.stdout)[-1] == "evaluate"
     assert read(ws, "data/processed/labels.json") == ["1", "2", "3"]
     config = read(ws, "models/classifier/config.json")

@@ -16,9 +16,15 @@ def test_clean_data_passes_the_gate_with_a_readable_report(tmp_path):
     raw = tmp_path / "data" / "raw"
     raw.mkdir(parents=True)
     labels = ("negative", "neutral", "positive")
-    pd.DataFrame({"row": range(1, 201), "text": [f"tweet number {i} about driverless cars" for i in range(200)],
-                  "label": [labels[i % 3] for i in range(200)], "split": None, "source": "tweets.csv"}).to_parquet(
-        raw / "labeled.parquet", index=False)
+    pd.DataFrame(
+        {
+            "row": range(1, 201),
+            "text": [f"tweet number {i} about driverless cars" for i in range(200)],
+            "label": [labels[i % 3] for i in range(200)],
+            "split": None,
+            "source": "tweets.csv",
+        }
+    ).to_parquet(raw / "labeled.parquet", index=False)
     pd.DataFrame({"text": ["A document about cars."] * 3, "source": "wikipedia"}).to_parquet(raw / "corpus.parquet")
     (raw / "manifest.json").write_text(json.dumps({"sources": [{"role": "labeled", "file": "tweets.csv"}]}))
 

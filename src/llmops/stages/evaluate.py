@@ -19,6 +19,7 @@ MODEL = Path("models/classifier")
 METRICS = Path("metrics/evaluate.json")
 PLOTS = Path("reports/evaluate")
 REPORT = Path("reports/evaluate.md")
+REGISTRY = Path("reports/runs/registry.json")
 
 
 def main() -> int:
@@ -67,11 +68,42 @@ def main() -> int:
         mlflow.log_metrics({k: float(v) for k, v in m.items() if isinstance(v, int | float | np.floating)})
         for path in (METRICS, REPORT, PLOTS / "confusion_matrix.png"):
             mlflow.log_artifact(str(path))
+        _register(params, labels, m["f1_macro"])
     print(
         f"evaluate: accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} "
         f"(TF-IDF {m['baseline_tfidf_f1_macro']:.3f}, majority acc {m['baseline_majority_accuracy']:.3f})"
     )
     return 0
+
+
+def _register(params, labels: list[str], f1: float) -> dict:
+    """Log the classifier as a pyfunc model, register it, and run the champion gate."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from llmops.tracking import pyfunc, registry
+
+    name = params.tracking.registered_model
+    info = pyfunc.log_classifier(MODEL, labels, name)
+    decision = registry.gate(
+        MlflowClient(mlflow.get_tracking_uri()),
+        name,
+        info.registered_model_version,
+        f1,
+        float(params.tracking.champion_margin),
+    )
+    mlflow.set_tags(
+        {
+            "llmops.registry.version": str(decision["version"]),
+            "llmops.registry.decision": decision["decision"],
+            "llmops.registry.reason": decision["reason"],
+        }
+    )
+    if decision["champion_score_before"] is not None:
+        mlflow.log_metric("champion_f1_macro_before", decision["champion_score_before"])
+    write_json(REGISTRY, decision)
+    print(f"evaluate: registered {name} v{decision['version']} as {decision['decision']} ({decision['reason']})")
+    return decision
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import pandas as pd
 
 from llmops.config import load_params
 from llmops.io import atomic_dir, read_json, write_json
-from llmops.tracking.runs import stage_run, tracking_uri, write_run_ref
+from llmops.tracking.runs import log_loss_curves, stage_run, tracking_uri, write_run_ref
 
 DATA = Path("data/processed")
 LM = Path("models/pretrained")
@@ -100,6 +100,7 @@ def main() -> int:
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, int | float)})
         mlflow.log_artifact(str(METRICS))
         mlflow.log_artifacts(str(OUT), artifact_path="model")
+        log_loss_curves(run, "fine-tuning loss")
     print(
         f"finetune: best val macro-F1 {metrics['best_val_f1_macro']:.3f} at step {metrics['best_step']} "
         f"of {metrics['steps']} ({train_time:.0f} s, {math.ceil(metrics['epochs'] * 100) / 100} epochs) -> {OUT}/"

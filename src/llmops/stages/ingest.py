@@ -14,6 +14,7 @@ from llmops.config import load_params
 from llmops.data import sources
 from llmops.data.split import stratified_subsample
 from llmops.io import atomic_dir, write_json
+from llmops.tracking.runs import log_stage_run
 
 OUT = Path("data/raw")
 
@@ -37,6 +38,14 @@ def main() -> int:
     except sources.DataSourceError as e:
         print(f"ingest: error: {e}", file=sys.stderr)
         return 1
+    log_stage_run(
+        "ingest",
+        params,
+        ["data", "seed"],
+        {"labeled_rows": labeled, "corpus_rows": n_corpus},
+        (OUT / "manifest.json",),
+        tags={f"llmops.data.{s['file']}.sha256": s["sha256"] for s in manifest["sources"]},
+    )
     enc = ""
     if "encoding" in labeled_info:
         enc = f", read as {labeled_info['encoding']} ({labeled_info['encoding_source']})"

@@ -11,7 +11,8 @@ from llmops.data.corpus import iter_texts
 from llmops.data.packing import pack, token_dtype
 from llmops.data.sources import sha256
 from llmops.data.tokenizer import load_tokenizer, special_ids
-from llmops.io import atomic_dir, write_json
+from llmops.io import atomic_dir, read_json, write_json
+from llmops.tracking.runs import log_stage_run
 
 IN = Path("data/processed")
 TOKENIZER = Path("models/tokenizer")
@@ -28,6 +29,7 @@ def main() -> int:
         "dtype": dtype.name,
         "special_ids": ids,
         "tokenizer_sha256": sha256(TOKENIZER / "tokenizer.json"),
+        "sources": read_json(IN / "manifest.json")["sources"],
     }
     with atomic_dir(OUT) as tmp:
         for split in ("train", "val"):
@@ -35,6 +37,13 @@ def main() -> int:
                 iter_texts(IN / f"corpus_{split}.parquet"), tok, ids["eos"], tmp / f"{split}.bin", dtype
             )
         write_json(tmp / "meta.json", meta)
+    log_stage_run(
+        "pack",
+        params,
+        ["tokenizer.special_tokens"],
+        {k: meta[k] for k in ("train_tokens", "val_tokens", "vocab_size")},
+        (OUT / "meta.json",),
+    )
     print(f"pack: {meta['train_tokens']:,} train / {meta['val_tokens']:,} val tokens ({dtype.name}) -> {OUT}/")
     return 0
 

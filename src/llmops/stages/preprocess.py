@@ -8,6 +8,7 @@ before cleaning, so memory follows the number of distinct texts, not the size of
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from llmops.data.dedup import SeenHashes, dedup_labeled, text_hashes
 from llmops.data.neardup import near_duplicates
 from llmops.data.split import holdout_mask, stratified_split
 from llmops.io import atomic_dir, remove_outputs, write_json
+from llmops.tracking.runs import log_stage_run
 
 IN = Path("data/validated")
 OUT = Path("data/processed")
@@ -68,8 +70,24 @@ def main() -> int:
                 stats[f"{name}_rows"] = len(df)
             write_json(tmp / "labels.json", labels)
             write_json(tmp / "stats.json", stats)
+            shutil.copy2(IN / "manifest.json", tmp / "manifest.json")  # data lineage travels with the data
     except _GateFailed:
+        log_stage_run(
+            "preprocess",
+            params,
+            ["data.preprocess", "data.split", "seed"],
+            stats,
+            (REPORT / "summary.md",),
+            failed=True,
+        )
         return 1
+    log_stage_run(
+        "preprocess",
+        params,
+        ["data.preprocess", "data.split", "data.labels", "seed"],
+        stats,
+        (OUT / "stats.json", REPORT / "summary.md"),
+    )
     print(f"preprocess: {stats} -> {OUT}/")
     return 0
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llmops.config import load_params
 from llmops.io import atomic_dir, read_json, write_json
-from llmops.tracking.runs import stage_run, tracking_uri, write_run_ref
+from llmops.tracking.runs import log_loss_curves, stage_run, tracking_uri, write_run_ref
 
 PACKED = Path("data/packed")
 TOKENIZER = Path("models/tokenizer")
@@ -44,7 +44,10 @@ def main() -> int:
     n_params = sum(p.numel() for p in module.model.parameters())
     throughput = Throughput()
     keys = ["model", "tokenizer", "pretrain", "trainer", "seed"]
-    with stage_run("pretrain", params, keys, tags={"llmops.data_tokenizer_sha256": meta["tokenizer_sha256"]}) as run:
+    data_tags = {f"llmops.data.{s['file']}.sha256": s["sha256"] for s in meta.get("sources", [])}
+    with stage_run(
+        "pretrain", params, keys, tags={"llmops.tokenizer_sha256": meta["tokenizer_sha256"], **data_tags}
+    ) as run:
         trainer = build_trainer(
             params.trainer,
             run,
@@ -83,6 +86,7 @@ def main() -> int:
         mlflow.log_text("\n\n".join(samples), "samples.txt")
         mlflow.log_artifact(str(METRICS))
         mlflow.log_artifacts(str(OUT), artifact_path="model")
+        log_loss_curves(run, "pre-training loss")
     print(
         f"pretrain: val_loss {val_loss:.3f} (ppl {metrics['val_perplexity']:.1f}), "
         f"{metrics['tokens_per_sec']:.0f} tokens/s, {train_time:.0f} s -> {OUT}/"

@@ -10,6 +10,7 @@ from llmops.config import load_params
 from llmops.data.corpus import iter_texts
 from llmops.data.tokenizer import save_for_transformers, train_bpe
 from llmops.io import atomic_dir
+from llmops.tracking.runs import log_stage_run
 
 IN = Path("data/processed/corpus_train.parquet")
 OUT = Path("models/tokenizer")
@@ -22,6 +23,9 @@ def main() -> int:
     tok = train_bpe(iter_texts(IN), tcfg.vocab_size, tcfg.min_frequency, special)
     with atomic_dir(OUT) as tmp:
         save_for_transformers(tok, special, tmp, max_length=int(params.model.context_length))
+    log_stage_run(
+        "train_tokenizer", params, ["tokenizer", "model.context_length"], {"vocab_size": tok.get_vocab_size()}, (OUT,)
+    )
     print(f"train_tokenizer: vocabulary of {tok.get_vocab_size()} -> {OUT}/")
     return 0
 

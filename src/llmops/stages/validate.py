@@ -15,6 +15,7 @@ import pandas as pd
 
 from llmops.config import load_params
 from llmops.io import atomic_dir, read_json, remove_outputs
+from llmops.tracking.runs import log_stage_run
 from llmops.validation import gate, suites
 
 RAW = Path("data/raw")
@@ -56,6 +57,20 @@ def main() -> int:
             file=sys.stderr,
         )
         critical = True
+    counts = {
+        "rejected_rows": len(rejected),
+        "rejected_share": share,
+        "labeled_rows": len(labeled),
+        "warnings": sum(len(o.failures) for o in outcomes),
+    }
+    log_stage_run(
+        "validate",
+        params,
+        ["data.labels", "data.validation"],
+        counts,
+        (REPORT / "summary.md", REPORT / "raw_labeled.json"),
+        failed=critical,
+    )
     if critical:
         print(
             f"validate: the data failed the gate; the pipeline stops here. Report: {REPORT}/summary.md", file=sys.stderr

@@ -1,4 +1,5 @@
-"""One MLflow run per stage execution, tagged so runs can be traced back to code, params and data."""
+"""One MLflow run per stage execution, tagged so runs can be traced back to code, params, data
+and the pipeline run they belong to."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops.config import flatten
+from llmops.tracking.lineage import RUN_REFS, pipeline_id
 
 
 def tracking_uri(params: Any) -> str:
@@ -29,16 +31,30 @@ def params_subset(params: Any, keys: list[str]) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     container = OmegaConf.to_container(params, resolve=True) if not isinstance(params, dict) else params
-    return {k: container[k] for k in keys if k in container}
+    out: dict[str, Any] = {}
+    for key in keys:  # dotted keys select sub-trees: "data.preprocess"
+        node: Any = container
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            out[key] = node
+    return out
 
 
 def params_hash(subset: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(subset, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def read_run_ref(stage: str) -> str | None:
+    path = RUN_REFS / f"{stage}.json"
+    return json.loads(path.read_text())["run_id"] if path.exists() else None
+
+
 @contextlib.contextmanager
 def stage_run(stage: str, params: Any, keys: list[str], tags: dict[str, str] | None = None) -> Iterator[Any]:
-    """Start an MLflow run for `stage`, logging the flattened params under `keys`; yields the run."""
+    """Start an MLflow run for `stage` with the flattened params under `keys`; yields the run.
+    On success the run id is written to reports/runs/<stage>.json, a DVC output of the stage, so a
+    cached stage keeps pointing at the run that made its outputs."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(params))
@@ -48,15 +64,67 @@ def stage_run(stage: str, params: Any, keys: list[str], tags: dict[str, str] | N
         "llmops.stage": stage,
         "llmops.git_commit": git_commit(),
         "llmops.params_hash": params_hash(subset),
+        "llmops.pipeline_id": pipeline_id(),
         **(tags or {}),
     }
-    with mlflow.start_run(run_name=stage, tags=all_tags) as run:
-        mlflow.log_params({k: str(v)[:500] for k, v in flatten(subset).items()})
+    exp = os.environ.get("DVC_EXP_NAME")
+    with mlflow.start_run(run_name=f"{stage} [{exp}]" if exp else stage, tags=all_tags) as run:
+        # the whole composed config, so any two runs compare on any param in the UI
+        everything = params_subset(params, list(params.keys()))
+        mlflow.log_params({k: str(v)[:500] for k, v in flatten(everything).items()})
         yield run
+    write_run_ref(RUN_REFS / f"{stage}.json", run)
 
 
-def write_run_ref(path: Path, run: Any) -> None:
+def write_run_ref(path: Path, run: Any, **extra: Any) -> None:
     """Record the run id inside a stage's output, so a DVC-cached output keeps pointing to its run."""
     from llmops.io import write_json
 
-    write_json(path, {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id})
+    write_json(path, {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, **extra})
+
+
+def log_stage_run(
+    stage: str,
+    params: Any,
+    keys: list[str],
+    metrics: dict[str, Any] | None = None,
+    artifacts: tuple[Path, ...] = (),
+    failed: bool = False,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """A data stage's run, logged once its work is done (or has failed: the run is then FAILED)."""
+    import mlflow
+
+    try:
+        with stage_run(stage, params, keys, tags) as run:
+            numeric = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, int | float)}
+            if numeric:
+                mlflow.log_metrics(numeric)
+            for path in artifacts:
+                if path.is_dir():
+                    mlflow.log_artifacts(str(path), artifact_path=path.name)
+                elif path.exists():
+                    mlflow.log_artifact(str(path))
+            if failed:
+                raise _StageFailed(run.info.run_id)
+    except _StageFailed:
+        pass
+
+
+class _StageFailed(Exception):
+    """Raised inside the run so MLflow marks it FAILED and no run reference is written."""
+
+
+def log_loss_curves(run: Any, title: str) -> None:
+    """train_loss / val_loss of the active run as loss_curves.png in its artifacts."""
+    import tempfile
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from llmops.tracking.plots import loss_curves_png
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "loss_curves.png"
+        if loss_curves_png(MlflowClient(mlflow.get_tracking_uri()), run.info.run_id, path, title):
+            mlflow.log_artifact(str(path))

@@ -1,0 +1,172 @@
+"""The registry gate and the pyfunc model, on a real sqlite MLflow store with a real (tiny,
+untrained) classifier directory; then `mlflow models serve` answering over 127.0.0.1."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from ..conftest import VENV_BIN
+
+LABELS = ["negative", "neutral", "positive"]
+TEXTS = ["I love this car", "stuck in traffic again", "the bus comes at nine"]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A tracking store with a tiny classifier logged and registered three times."""
+    import mlflow
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    from llmops.data.tokenizer import save_for_transformers, train_bpe
+
+    root = tmp_path_factory.mktemp("registry")
+    special = {"bos": "<|bos|>", "eos": "<|eos|>", "pad": "<|pad|>", "unk": "<|unk|>"}
+    model_dir = root / "classifier"
+    tok = train_bpe(iter(TEXTS * 10), 300, 1, special)
+    save_for_transformers(tok, special, model_dir, 32)
+    config = LlamaConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        pad_token_id=tok.token_to_id("<|pad|>"),
+        num_labels=3,
+        id2label=dict(enumerate(LABELS)),
+        label2id={k: i for i, k in enumerate(LABELS)},
+    )
+    LlamaForSequenceClassification(config).save_pretrained(model_dir)
+    uri = f"sqlite:///{root}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("registry-test")
+    return root, uri, model_dir
+
+
+def _register(uri, model_dir, score, margin=0.005):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from llmops.tracking import pyfunc, registry
+
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run():
+        info = pyfunc.log_classifier(model_dir, LABELS, "llmops-classifier")
+    return registry.gate(MlflowClient(uri), "llmops-classifier", info.registered_model_version, score, margin)
+
+
+def test_champion_moves_only_for_a_better_model(registry):
+    from mlflow.tracking import MlflowClient
+
+    _, uri, model_dir = registry
+    client = MlflowClient(uri)
+    first = _register(uri, model_dir, 0.70)
+    assert first["decision"] == "champion" and first["reason"] == "no champion yet"
+    worse = _register(uri, model_dir, 0.65)
+    assert worse["decision"] == "challenger" and worse["champion_version_before"] == first["version"]
+    tie = _register(uri, model_dir, 0.703)  # within the margin: not better enough
+    assert tie["decision"] == "challenger"
+    assert str(client.get_model_version_by_alias("llmops-classifier", "champion").version) == str(first["version"])
+    better = _register(uri, model_dir, 0.75)
+    assert better["decision"] == "champion" and better["champion_score_before"] == pytest.approx(0.70)
+    assert str(client.get_model_version_by_alias("llmops-classifier", "champion").version) == str(better["version"])
+    assert str(client.get_model_version_by_alias("llmops-classifier", "challenger").version) == str(tie["version"])
+
+
+def test_pyfunc_predicts_labels_and_probabilities(registry):
+    import mlflow
+    import pandas as pd
+
+    _, uri, _ = registry
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model("models:/llmops-classifier@champion")
+    out = model.predict(pd.DataFrame({"text": TEXTS}))
+    assert list(out.columns) == ["label", "prob_negative", "prob_neutral", "prob_positive"]
+    assert set(out["label"]) <= set(LABELS)
+    assert out[[f"prob_{x}" for x in LABELS]].sum(axis=1).round(5).eq(1).all()
+    sig = model.metadata.signature
+    assert sig.inputs.input_names() == ["text"]
+    reqs = open(mlflow.pyfunc.get_model_dependencies("models:/llmops-classifier@champion")).read()
+    assert "torch==2.13.0" in reqs and "+cpu" not in reqs and "transformers==5.24.0" in reqs
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, proc: subprocess.Popen, seconds: float) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early: {proc.stdout.read()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer in {seconds} s")
+
+
+def test_mlflow_models_serve_answers_invocations(registry):
+    _, uri, _ = registry
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        [
+            str(VENV_BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            "models:/llmops-classifier@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _wait(f"http://127.0.0.1:{port}/ping", proc, 120)
+        body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [[t] for t in TEXTS]}}).encode()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
+        preds = json.loads(urllib.request.urlopen(req, timeout=60).read())["predictions"]
+        assert len(preds) == 3 and all(p["label"] in LABELS for p in preds)
+        assert sum(p[f"prob_{x}"] for x in LABELS for p in preds[:1]) == pytest.approx(1.0, abs=1e-5)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("source", ["directory", "registry"])
+def test_predict_cli_prints_labels_and_probabilities(registry, source, capsys, monkeypatch, tmp_path):
+    from llmops.cli import main
+
+    _, uri, model_dir = registry
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    (tmp_path / "texts.csv").write_text("text\nfirst line\nsecond line\n")
+    model = str(model_dir) if source == "directory" else "models:/llmops-classifier@champion"
+    assert main(["predict", "one text", "--file", str(tmp_path / "texts.csv"), "--model", model]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["text"] for x in lines] == ["one text", "first line", "second line"]
+    assert all(x["label"] in LABELS and sum(x["probabilities"].values()) == pytest.approx(1, abs=1e-3) for x in lines)
