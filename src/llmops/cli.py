@@ -66,6 +66,12 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retrain(args: argparse.Namespace) -> int:
+    from llmops.retrain import main as retrain_main
+
+    return retrain_main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmops", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--temperature", type=float, default=0.9)
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=_generate)
+    r = sub.add_parser("retrain", help="pull, rerun the pipeline if anything changed, push, gate the model")
+    r.add_argument("overrides", nargs="*", help="Hydra overrides (default: those recorded in params.yaml)")
+    r.add_argument("--remote", help="DVC remote URL (default: $LLMOPS_DVC_REMOTE, else .dvc/config's)")
+    r.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="exit 2 when the new model's test macro-F1 is below the champion's by more than this",
+    )
+    r.add_argument("--base", default="HEAD", help="git revision for `dvc metrics diff`")
+    r.set_defaults(func=_retrain)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -189,7 +189,9 @@ def test_val_test_text_in_the_corpus_is_leakage(workspace, capsys, tmp_path):
     assert failed == "validate" and "is_leaking_held_out_text" in err and "example rows [6]" in err
 
 
-@pytest.mark.parametrize("case", ["quoted_newlines", "utf8_bom", "latin1_auto", "utf16_auto", "tsv", "jsonl_ints"])
+@pytest.mark.parametrize(
+    "case", ["quoted_newlines", "utf8_bom", "latin1_auto", "utf16_auto", "tsv", "jsonl_ints", "bare_cr", "crlf"]
+)
 def test_awkward_but_valid_input_parses(case, workspace, capsys, tmp_path):
     rows = list(GOOD)
     rows[4] = ('she said "stop",\nthen "go"', "pos")
@@ -204,6 +206,11 @@ def test_awkward_but_valid_input_parses(case, workspace, capsys, tmp_path):
         content = _csv(rows).encode("utf-16")
     elif case == "tsv":
         name, content = "data.tsv", pd.DataFrame(rows, columns=["text", "label"]).to_csv(sep="\t", index=False)
+    elif case == "bare_cr":  # pandas writes a bare \r unquoted; it is text, not a line break
+        rows[6] = ("first half\rsecond half", "neg")
+        content = _csv(rows)
+    elif case == "crlf":
+        content = pd.DataFrame(rows, columns=["text", "label"]).to_csv(index=False, lineterminator="\r\n")
     elif case == "jsonl_ints":
         name = "data.jsonl"
         content = "".join(json.dumps({"text": t, "label": int(lab == "pos")}) + "\n" for t, lab in rows)
@@ -215,6 +222,10 @@ def test_awkward_but_valid_input_parses(case, workspace, capsys, tmp_path):
     assert raw.loc[4, "text"] == 'she said "stop",\nthen "go"'
     if case == "latin1_auto":
         assert raw.loc[2, "text"] == "café crème brûlée"
+    if case == "bare_cr":
+        assert raw.loc[6, "text"] == "first half\rsecond half"
+    if case == "crlf":
+        assert raw.loc[7, "label"] == GOOD[7][1] and not raw["label"].str.endswith("\r").any()
     if case == "jsonl_ints":
         assert set(raw["label"]) == {"0", "1"}
     manifest = json.loads((tmp_path / "data/raw/manifest.json").read_text())

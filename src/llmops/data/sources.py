@@ -97,6 +97,13 @@ def iter_table(path: Path, fmt: str | None = None, encoding: str | None = "auto"
 
 def _iter_csv(path: Path, sep: str, encoding: str) -> Iterator[pd.DataFrame]:
     start = 1
+    # A bare \r inside an unquoted field (pandas itself writes them so) is text, not a line break,
+    # unless the file's lines end in \r\n: the header line's ending decides.
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    eol = head.find(b"\n")
+    lf_only = "\n".encode(encoding) == b"\n" and eol > 0 and head[eol - 1 : eol] != b"\r"
+    newline = {"lineterminator": "\n"} if lf_only else {}
     try:
         reader = pd.read_csv(
             path,
@@ -106,6 +113,7 @@ def _iter_csv(path: Path, sep: str, encoding: str) -> Iterator[pd.DataFrame]:
             keep_default_na=False,
             na_values=[""],
             chunksize=CHUNK_ROWS,
+            **newline,
             skip_blank_lines=True,
         )
         for chunk in reader:

