@@ -28,4 +28,4 @@ def test_retrain_workflow_triggers_and_concurrency():
 def test_ci_workflow_runs_lint_and_make_test():
     wf = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
     runs = " ".join(str(s.get("run", "")) for s in wf["jobs"]["test"]["steps"])
-    assert "make test" in runs
+    assert "make test" in runs and "make lint" in runs
