@@ -4,14 +4,12 @@ untrained) classifier directory; then `mlflow models serve` answering over 127.0
 import json
 import os
 import signal
-import socket
 import subprocess
-import time
 import urllib.request
 
 import pytest
 
-from ..conftest import VENV_BIN
+from ..conftest import VENV_BIN, free_port, wait_http
 
 LABELS = ["negative", "neutral", "positive"]
 TEXTS = ["I love this car", "stuck in traffic again", "the bus comes at nine"]
@@ -96,28 +94,9 @@ def test_pyfunc_predicts_labels_and_probabilities(registry):
     assert "torch==2.13.0" in reqs and "+cpu" not in reqs and "transformers==5.24.0" in reqs
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, seconds: float) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited early: {proc.stdout.read()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer in {seconds} s")
-
-
 def test_mlflow_models_serve_answers_invocations(registry):
     _, uri, _ = registry
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
     proc = subprocess.Popen(
         [
@@ -142,7 +121,7 @@ def test_mlflow_models_serve_answers_invocations(registry):
         start_new_session=True,
     )
     try:
-        _wait(f"http://127.0.0.1:{port}/ping", proc, 120)
+        wait_http(f"http://127.0.0.1:{port}/ping", proc, 120)
         body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [[t] for t in TEXTS]}}).encode()
         req = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
