@@ -20,11 +20,6 @@ def dedup_labeled(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     return deduped.reset_index(drop=True), stats
 
 
-def dedup_texts(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    out = df.drop_duplicates(subset="text", keep="first").reset_index(drop=True)
-    return out, len(df) - len(out)
-
-
 def text_hashes(texts: pd.Series) -> np.ndarray:
     """64-bit hashes of texts: sets of these stand in for sets of texts, at 8 bytes each."""
     return pd.util.hash_array(texts.fillna("").to_numpy(dtype=object))
@@ -43,9 +38,6 @@ class SeenHashes:
                 self._seen.add(k)
                 mask[i] = True
         return mask
-
-    def __contains__(self, key: int) -> bool:
-        return key in self._seen
 
     def array(self) -> np.ndarray:
         return np.fromiter(self._seen, dtype=np.uint64, count=len(self._seen))

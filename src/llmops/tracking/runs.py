@@ -45,11 +45,6 @@ def params_hash(subset: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(subset, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def read_run_ref(stage: str) -> str | None:
-    path = RUN_REFS / f"{stage}.json"
-    return json.loads(path.read_text())["run_id"] if path.exists() else None
-
-
 @contextlib.contextmanager
 def stage_run(stage: str, params: Any, keys: list[str], tags: dict[str, str] | None = None) -> Iterator[Any]:
     """Start an MLflow run for `stage` with the flattened params under `keys`; yields the run.
