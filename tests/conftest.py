@@ -76,31 +76,12 @@ def wait_http(url: str, proc: subprocess.Popen, seconds: float) -> None:
 
 
 @contextlib.contextmanager
-def tracking_server(ws: Path, db_name: str = "server.db"):
-    """`python -m llmops.tracking.server` (what `make mlflow-server` runs) on a free loopback port,
-    in its own process group, stopped with the whole group afterwards."""
-    port = free_port()
-    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llmops.tracking.server",
-            "--port",
-            str(port),
-            "--db",
-            str(ws / db_name),
-            "--artifacts",
-            str(ws / "server-artifacts"),
-        ],
-        cwd=ws,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+def background_server(cmd: list[str], ready_path: str, port: int, **popen):
+    """Start `cmd` in its own process group, wait until 127.0.0.1:port answers `ready_path`, yield
+    the base URL, and stop the whole group afterwards (no process may outlive the test)."""
+    proc = subprocess.Popen(cmd, start_new_session=True, **popen)
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc, 120)
+        wait_http(f"http://127.0.0.1:{port}{ready_path}", proc, 120)
         yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -109,6 +90,26 @@ def tracking_server(ws: Path, db_name: str = "server.db"):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def tracking_server(ws: Path, db_name: str = "server.db"):
+    """`python -m llmops.tracking.server` (what `make mlflow-server` runs) on a free loopback port."""
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "llmops.tracking.server",
+        "--port",
+        str(port),
+        "--db",
+        str(ws / db_name),
+        "--artifacts",
+        str(ws / "server-artifacts"),
+    ]
+    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    return background_server(
+        cmd, "/health", port, cwd=ws, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 # only the evaluate runs: the ones with f1_macro

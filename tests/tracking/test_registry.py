@@ -3,13 +3,12 @@ untrained) classifier directory; then `mlflow models serve` answering over 127.0
 
 import json
 import os
-import signal
 import subprocess
 import urllib.request
 
 import pytest
 
-from ..conftest import VENV_BIN, free_port, wait_http
+from ..conftest import VENV_BIN, background_server, free_port
 
 LABELS = ["negative", "neutral", "positive"]
 TEXTS = ["I love this car", "stuck in traffic again", "the bus comes at nine"]
@@ -98,43 +97,27 @@ def test_mlflow_models_serve_answers_invocations(registry):
     _, uri, _ = registry
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
-    proc = subprocess.Popen(
-        [
-            str(VENV_BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            "models:/llmops-classifier@champion",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-w",
-            "1",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/ping", proc, 120)
+    cmd = [
+        str(VENV_BIN / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        "models:/llmops-classifier@champion",
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        "1",
+    ]
+    with background_server(cmd, "/ping", port, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as url:
         body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [[t] for t in TEXTS]}}).encode()
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
-        )
+        req = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"})
         preds = json.loads(urllib.request.urlopen(req, timeout=60).read())["predictions"]
         assert len(preds) == 3 and all(p["label"] in LABELS for p in preds)
         assert sum(p[f"prob_{x}"] for x in LABELS for p in preds[:1]) == pytest.approx(1.0, abs=1e-5)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("source", ["directory", "registry"])
