@@ -1,12 +1,13 @@
 """Pre-training throughput: our Lightning stage code against a bare PyTorch loop (nanoGPT style).
 
 Same HF Llama model, same packed data, batches, optimiser and schedule. Each round times N steps of
-(a) the Trainer/LightningModule/callback path that `llmops.stages.pretrain` runs (MLflow logging to a
-temp sqlite store included) and (b) a plain loop, alternating, after a warm-up round of each. Time is
+(a) the Trainer/LightningModule/callback path that `llmops.stages.pretrain` runs (batch plan,
+throughput/MFU callback, NaN guard, step checkpoints at the configured interval, MLflow logging to a
+temp sqlite store) and (b) a plain loop, alternating, after a warm-up round of each. Time is
 wall time from the first step's start to the last step's end (Trainer setup excluded for both).
 The last line is the ratio (ours / bare; 1.0 = no framework cost).
 
-    .venv/bin/python benchmarks/pretrain_throughput.py [--steps 30] [--rounds 3]
+    .venv/bin/python benchmarks/pretrain_throughput.py [--steps 50] [--rounds 3]
       (needs data/packed/ from `dvc repro pack`; defaults to the params of params.yaml)
 """
 
@@ -26,15 +27,17 @@ import mlflow  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from lightning.pytorch.callbacks import Callback  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
 
 from llmops.config import load_params  # noqa: E402
 from llmops.io import read_json  # noqa: E402
 from llmops.models.hf import build_lm_config  # noqa: E402
 from llmops.models.lm import CausalLM  # noqa: E402
-from llmops.training.data import RandomWindows  # noqa: E402
+from llmops.training.callbacks import Throughput  # noqa: E402
+from llmops.training.checkpoints import StepCheckpoint  # noqa: E402
+from llmops.training.data import BatchPlan, PackedTokens, window_batches  # noqa: E402
+from llmops.training.flops import flops_per_token, peak_tflops  # noqa: E402
 from llmops.training.optim import adamw, warmup_cosine  # noqa: E402
-from llmops.training.trainer import build_trainer  # noqa: E402
+from llmops.training.trainer import build_trainer, fit  # noqa: E402
 
 
 class StepClock(Callback):
@@ -49,23 +52,32 @@ class StepClock(Callback):
         self.last = time.perf_counter()
 
 
-def ours(params, meta, steps: int, seed: int, run) -> float:
+PEAK = 0.0
+
+
+def ours(params, meta, steps: int, seed: int, run, ckpt_dir: Path) -> float:
     pt, ctx = params.pretrain, int(params.model.context_length)
     torch.manual_seed(seed)
-    module = CausalLM(build_lm_config(params.model, meta["vocab_size"], meta["special_ids"]), pt, total_steps=steps)
-    data = RandomWindows(ROOT / "data/packed/train.bin", meta["dtype"], ctx, pt.batch_size, steps, seed)
+    config = build_lm_config(params.model, meta["vocab_size"], meta["special_ids"])
+    module = CausalLM(config, pt, total_steps=steps)
+    plan = BatchPlan.from_config(pt, 1, "pretrain", ctx)
+    n_params = sum(p.numel() for p in module.model.parameters())
     clock = StepClock()
+    callbacks = [
+        Throughput(flops_per_token(config, n_params), PEAK),
+        StepCheckpoint(ckpt_dir / "last.ckpt", pt.checkpoint_every_steps),
+        clock,
+    ]
     trainer = build_trainer(
-        params.trainer,
-        run,
-        mlflow.get_tracking_uri(),
-        [clock],
-        max_steps=steps,
-        gradient_clip_val=pt.grad_clip,
-        limit_val_batches=0,
-    )
-    trainer.fit(module, DataLoader(data, batch_size=None, num_workers=0))
-    return steps * pt.batch_size * ctx / (clock.last - clock.first)
+        params.trainer, run, mlflow.get_tracking_uri(), callbacks, plan, steps, steps,
+        gradient_clip_val=pt.grad_clip, limit_val_batches=0,
+    )  # fmt: skip
+    fit(trainer, module, window_batches(tokens(meta, ctx), plan, steps, seed), None, resume=None)
+    return steps * plan.global_batch * ctx / (clock.last - clock.first)
+
+
+def tokens(meta, ctx: int) -> PackedTokens:
+    return PackedTokens(ROOT / "data/packed/train.bin", meta["dtype"], ctx)
 
 
 def bare(params, meta, steps: int, seed: int) -> float:
@@ -78,9 +90,11 @@ def bare(params, meta, steps: int, seed: int) -> float:
     ).train()
     opt = adamw(model, pt.lr, pt.weight_decay)
     sched = warmup_cosine(opt, pt.warmup_steps, steps, pt.min_lr_ratio)
-    data = RandomWindows(ROOT / "data/packed/train.bin", meta["dtype"], ctx, pt.batch_size, steps, seed)
+    packed = tokens(meta, ctx)
+    draw = packed.random_offsets(seed)
     start = time.perf_counter()
-    for x, y in DataLoader(data, batch_size=None, num_workers=0):
+    for step in range(steps):
+        x, y = packed.windows(draw(step, pt.batch_size))
         logits = model(input_ids=x).logits
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
@@ -93,7 +107,7 @@ def bare(params, meta, steps: int, seed: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     import os
@@ -102,15 +116,17 @@ def main() -> None:
     params = load_params(check=False)
     meta = read_json(ROOT / "data/packed/meta.json")
     torch.set_num_threads(int(params.trainer.num_threads))
+    global PEAK
+    PEAK = peak_tflops(params.trainer.peak_tflops, "cpu")[0]
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tracking_uri(f"sqlite:///{tmp}/bench.db")
         mlflow.set_experiment("throughput-benchmark")
         results: dict[str, list[float]] = {"ours": [], "bare": []}
         with mlflow.start_run() as run:
-            ours(params, meta, 5, 0, run)  # warm-up
+            ours(params, meta, 5, 0, run, Path(tmp))  # warm-up
             bare(params, meta, 5, 0)
             for r in range(args.rounds):
-                results["ours"].append(ours(params, meta, args.steps, r, run))
+                results["ours"].append(ours(params, meta, args.steps, r, run, Path(tmp)))
                 results["bare"].append(bare(params, meta, args.steps, r))
                 print(
                     f"round {r}: ours {results['ours'][-1]:,.0f} tokens/s, bare {results['bare'][-1]:,.0f} tokens/s",

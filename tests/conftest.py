@@ -46,6 +46,29 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+@pytest.fixture(scope="session")
+def ci_pipeline(tmp_path_factory):
+    """The ci pipeline run once with `dvc repro` in a fresh copy: (workspace, env, repro output,
+    snapshot). Tests that change the workspace in order use it directly; others start from
+    `workspace_from(snapshot, ...)`, a copy of the state right after the first repro."""
+    base = tmp_path_factory.mktemp("pipeline")
+    ws = copy_repo(base / "repo")
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{ws}/mlflow.db"}
+    run(["python", "-m", "llmops.config", "experiment=ci"], cwd=ws)
+    first = run(["dvc", "repro"], cwd=ws, env=env)
+    snapshot = base / "snapshot"
+    shutil.copytree(ws, snapshot, symlinks=True)
+    return ws, env, first, snapshot
+
+
+def workspace_from(snapshot: Path, dest: Path) -> tuple[Path, dict]:
+    """A copy of the pipeline snapshot with its own, empty MLflow store."""
+    shutil.copytree(snapshot, dest, symlinks=True)
+    shutil.rmtree(dest / "mlruns", ignore_errors=True)
+    (dest / "mlflow.db").unlink(missing_ok=True)
+    return dest, {"MLFLOW_TRACKING_URI": f"sqlite:///{dest}/mlflow.db"}
+
+
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
     return copy_repo(tmp_path / "repo")

@@ -8,7 +8,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from ..conftest import copy_repo, mlflow_ui_pages, run, tracking_server
+from ..conftest import mlflow_ui_pages, run, tracking_server
 
 pytestmark = pytest.mark.integration
 
@@ -25,12 +25,9 @@ STAGES = ["ingest", "validate", "preprocess", "train_tokenizer", "pack", "pretra
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+def pipeline(ci_pipeline):
     """The ci pipeline run once with `dvc repro` in a fresh copy; the tests below build on it in order."""
-    ws = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo")
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{ws}/mlflow.db"}
-    run(["python", "-m", "llmops.config", "experiment=ci"], cwd=ws)
-    first = run(["dvc", "repro"], cwd=ws, env=env)
+    ws, env, first, _ = ci_pipeline
     return ws, env, first
 
 

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 
 from llmops.evaluation.metrics import classification_metrics
+from llmops.training.guard import check_finite_loss
 from llmops.training.optim import adamw, warmup_cosine
 
 
@@ -24,8 +25,7 @@ class Classifier(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self.model(**batch).loss
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"finetune: loss is {loss.item()} at step {self.global_step}; stopping")
+        check_finite_loss(self, loss, "finetune")
         self.log("train_loss", loss, prog_bar=True)
         return loss
 
@@ -41,11 +41,18 @@ class Classifier(L.LightningModule):
         self._preds.clear()
         self._labels.clear()
         m = classification_metrics(labels, preds, n_classes=self.model.config.num_labels)
-        self.log("val_f1_macro", m["f1_macro"])
-        self.log("val_accuracy", m["accuracy"])
+        self.log("val_f1_macro", m["f1_macro"], sync_dist=True)
+        self.log("val_accuracy", m["accuracy"], sync_dist=True)
         if m["f1_macro"] > self.best["val_f1_macro"]:
             self.best = {"val_f1_macro": m["f1_macro"], "val_accuracy": m["accuracy"], "step": self.global_step}
             self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["best_by_val"] = {"best": self.best, "state": self.best_state}  # survives a resume
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("best_by_val", {})
+        self.best, self.best_state = saved.get("best", self.best), saved.get("state")
 
     def restore_best(self) -> None:
         if self.best_state is not None:

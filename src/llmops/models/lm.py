@@ -9,38 +9,44 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, PretrainedConfig
 
+from llmops.training.guard import check_finite_loss
 from llmops.training.optim import adamw, warmup_cosine
 
 
 class CausalLM(L.LightningModule):
-    def __init__(self, config: PretrainedConfig, opt: Any, total_steps: int):
+    def __init__(self, config: PretrainedConfig, opt: Any, total_steps: int, compile: bool = False):
         super().__init__()
+        # SDPA picks flash / memory-efficient attention kernels on GPUs that have them
         self.model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
+        if compile:
+            self.model.compile()  # in place: parameter names (and checkpoints) stay unprefixed
         self.opt, self.total_steps = opt, total_steps
-        self._val_losses: list[torch.Tensor] = []
+        self._val_sum: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=x).logits
 
-    def _loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def _loss(self, batch: tuple[torch.Tensor, torch.Tensor], reduction: str = "mean") -> torch.Tensor:
         x, y = batch
         logits = self(x)
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), reduction=reduction)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"pretrain: loss is {loss.item()} at step {self.global_step}; stopping")
+        check_finite_loss(self, loss, "pretrain")
         self.log("train_loss", loss, prog_bar=True)
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"])
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._val_losses.append(self._loss(batch).detach())
+        # summed, not averaged per batch: the mean over all windows whatever the batch size
+        total = self._loss(batch, "sum").detach()
+        self._val_sum.append(torch.stack([total, total.new_tensor(batch[1].numel())]))
 
     def on_validation_epoch_end(self) -> None:
-        loss = torch.stack(self._val_losses).mean()
-        self._val_losses.clear()
+        total, count = torch.stack(self._val_sum).sum(0)
+        loss = total / count
+        self._val_sum.clear()
         self.log("val_loss", loss, sync_dist=True)
         self.log("val_perplexity", torch.exp(loss), sync_dist=True)
 

@@ -1,5 +1,9 @@
 """pretrain: causal-LM pre-training with PyTorch Lightning on random windows of the packed memmap
--> models/pretrained/ (save_pretrained, safetensors, with the tokenizer) and metrics/pretrain.json."""
+-> models/pretrained/ (save_pretrained, safetensors, with the tokenizer) and metrics/pretrain.json.
+
+Runs on 1 CPU, 1 GPU or N processes (conf/trainer/); under DDP every rank runs this module and
+only global rank 0 logs to MLflow and writes outputs. A rerun after a crash resumes from the last
+step checkpoint in checkpoints/pretrain/."""
 
 from __future__ import annotations
 
@@ -10,13 +14,14 @@ from pathlib import Path
 
 from llmops.config import load_params
 from llmops.io import atomic_dir, read_json, write_json
-from llmops.tracking.runs import log_loss_curves, stage_run, tracking_uri, write_run_ref
+from llmops.tracking.runs import log_loss_curves, tracking_uri, write_run_ref
 
 PACKED = Path("data/packed")
 TOKENIZER = Path("models/tokenizer")
 OUT = Path("models/pretrained")
 METRICS = Path("metrics/pretrain.json")
 PROMPTS = ["The", "I think that", "Driverless cars", "In 1900,"]
+KEYS = ["model", "tokenizer", "pretrain", "trainer", "seed"]
 
 
 def main() -> int:
@@ -28,68 +33,96 @@ def main() -> int:
     from llmops.models.hf import build_lm_config, load_tokenizer
     from llmops.models.lm import CausalLM
     from llmops.training.callbacks import Throughput
-    from llmops.training.data import FixedWindows, RandomWindows
-    from llmops.training.trainer import build_trainer, setup_runtime
+    from llmops.training.checkpoints import StepCheckpoint
+    from llmops.training.data import BatchPlan, FixedWindows, PackedTokens, window_batches
+    from llmops.training.dist import world_size
+    from llmops.training.flops import flops_per_token, peak_tflops
+    from llmops.training.guard import NonFiniteLoss
+    from llmops.training.session import training_session
+    from llmops.training.trainer import build_trainer, fit, model_state, setup_runtime
 
-    pt, seed = params.pretrain, int(params.seed)
-    setup_runtime(params.trainer, seed)
+    pt, seed, tcfg = params.pretrain, int(params.seed), params.trainer
+    setup_runtime(tcfg, seed)
     meta = read_json(PACKED / "meta.json")
     context = int(params.model.context_length)
-    train = RandomWindows(PACKED / "train.bin", meta["dtype"], context, pt.batch_size, pt.max_steps, seed)
-    val = FixedWindows(PACKED / "val.bin", meta["dtype"], context, pt.batch_size, pt.val_batches)
-    loader = lambda ds: DataLoader(ds, batch_size=None, shuffle=False, num_workers=0)  # noqa: E731
+    train_tokens = PackedTokens(PACKED / "train.bin", meta["dtype"], context)
+    val_tokens = PackedTokens(PACKED / "val.bin", meta["dtype"], context)
 
     config = build_lm_config(params.model, meta["vocab_size"], meta["special_ids"])
-    module = CausalLM(config, pt, total_steps=pt.max_steps)
+    module = CausalLM(config, pt, total_steps=pt.max_steps, compile=bool(tcfg.compile))
     n_params = sum(p.numel() for p in module.model.parameters())
-    throughput = Throughput()
-    keys = ["model", "tokenizer", "pretrain", "trainer", "seed"]
+    device = "cuda" if tcfg.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu"
+    peak, peak_source = peak_tflops(tcfg.get("peak_tflops"), device)
+    throughput = Throughput(flops_per_token(config, n_params), peak)
     data_tags = {f"llmops.data.{s['file']}.sha256": s["sha256"] for s in meta.get("sources", [])}
-    with stage_run(
-        "pretrain", params, keys, tags={"llmops.tokenizer_sha256": meta["tokenizer_sha256"], **data_tags}
-    ) as run:
+    tags = {"llmops.tokenizer_sha256": meta["tokenizer_sha256"], **data_tags}
+    keys = [k for k in KEYS if k != "trainer"]  # resuming on other hardware is fine: same global batch
+    with training_session("pretrain", params, keys, {"data": meta}, tags) as session:
+        checkpoint = StepCheckpoint(session.folder.last, pt.checkpoint_every_steps)
+        plan = BatchPlan.from_config(pt, world_size(tcfg), "pretrain", context)
         trainer = build_trainer(
-            params.trainer,
-            run,
-            tracking_uri(params),
-            [throughput],
-            max_steps=pt.max_steps,
+            tcfg, session.run, tracking_uri(params), [throughput, checkpoint], plan, pt.max_steps, pt.val_every_steps,
             gradient_clip_val=pt.grad_clip,
-            val_check_interval=min(pt.val_every_steps, pt.max_steps),
-            check_val_every_n_epoch=None,
-            limit_val_batches=len(val),
-        )
+        )  # fmt: skip
+        val = FixedWindows(val_tokens, pt.val_batches * plan.global_batch, plan.micro_batch)
+        train = window_batches(train_tokens, plan, pt.max_steps, seed, pin_memory=device == "cuda")
+        val_loader = DataLoader(val, batch_size=None, shuffle=False, num_workers=0, pin_memory=device == "cuda")
         t0 = time.perf_counter()
-        trainer.fit(module, loader(train), loader(val))
+        try:
+            fit(trainer, module, train, val_loader, session.folder.resume_path())
+        except NonFiniteLoss as err:
+            step = session.folder.resume_step()
+            kept = f"{session.folder.last} (step {step})" if step else "none yet"
+            raise SystemExit(
+                f"{err}; stopped. Last good checkpoint: {kept} (a rerun resumes from it and will hit "
+                "the same loss: lower pretrain.lr or raise warmup_steps, which starts fresh)"
+            ) from err
         train_time = time.perf_counter() - t0
-        val_loss = float(trainer.validate(module, loader(val), verbose=False)[0]["val_loss"])
+        val_loss = float(trainer.validate(module, val_loader, verbose=False)[0]["val_loss"])
+        state = model_state(trainer)
+        if not session.rank_zero:
+            return 0
 
+        module.model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
         tokenizer = load_tokenizer(TOKENIZER)
         samples = _samples(module.model, tokenizer, seed, torch)
+        tokens = throughput.tokens
         metrics = {
             "val_loss": val_loss,
             "val_perplexity": math.exp(val_loss),
             "tokens_per_sec": throughput.tokens_per_sec,
+            "step_time_s": throughput.step_time_s,
+            "model_flops_per_token": throughput.flops_per_token,
+            "mfu": throughput.mfu(throughput.tokens_per_sec, trainer.world_size) if peak else None,
+            "peak_tflops_per_device": peak,
+            "peak_source": peak_source,
             "train_time_s": train_time,
             "steps": int(trainer.global_step),
-            "tokens_seen": throughput.tokens,
-            "epochs_of_corpus": throughput.tokens / meta["train_tokens"],
+            "resumed_from_step": session.resume_step,
+            "global_batch": plan.global_batch,
+            "micro_batch": plan.micro_batch,
+            "accumulation": plan.accumulation,
+            "world_size": trainer.world_size,
+            "tokens_seen": int(trainer.global_step) * plan.global_batch * context,
+            "epochs_of_corpus": int(trainer.global_step) * plan.global_batch * context / meta["train_tokens"],
+            "timed_tokens": tokens,
             "n_params": n_params,
         }
         with atomic_dir(OUT) as tmp:
             module.model.save_pretrained(str(tmp), safe_serialization=True)
             tokenizer.save_pretrained(str(tmp))
             (tmp / "samples.txt").write_text("\n\n".join(samples) + "\n")
-            write_run_ref(tmp / "mlflow_run.json", run)
+            write_run_ref(tmp / "mlflow_run.json", session.run)
         write_json(METRICS, metrics)
-        mlflow.log_metrics({f"final_{k}": float(v) for k, v in metrics.items()})
+        mlflow.log_metrics({f"final_{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float)})
         mlflow.log_text("\n\n".join(samples), "samples.txt")
         mlflow.log_artifact(str(METRICS))
         mlflow.log_artifacts(str(OUT), artifact_path="model")
-        log_loss_curves(run, "pre-training loss")
+        log_loss_curves(session.run, "pre-training loss")
+    mfu = f", MFU {metrics['mfu']:.1%} of {peak:.2f} TFLOP/s ({peak_source})" if metrics["mfu"] is not None else ""
     print(
-        f"pretrain: val_loss {val_loss:.3f} (ppl {metrics['val_perplexity']:.1f}), "
-        f"{metrics['tokens_per_sec']:.0f} tokens/s, {train_time:.0f} s -> {OUT}/"
+        f"pretrain: val_loss {val_loss:.4f} (ppl {metrics['val_perplexity']:.1f}), "
+        f"{metrics['tokens_per_sec']:.0f} tokens/s{mfu}, {train_time:.0f} s -> {OUT}/"
     )
     return 0
 
@@ -99,7 +132,7 @@ def _samples(model, tokenizer, seed: int, torch) -> list[str]:
     torch.manual_seed(seed)
     out = []
     for prompt in PROMPTS:
-        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(model.device)
         with torch.no_grad():
             gen = model.generate(
                 ids, max_new_tokens=40, do_sample=True, top_k=40, temperature=0.9, pad_token_id=tokenizer.pad_token_id

@@ -46,8 +46,11 @@ def params_hash(subset: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def stage_run(stage: str, params: Any, keys: list[str], tags: dict[str, str] | None = None) -> Iterator[Any]:
+def stage_run(
+    stage: str, params: Any, keys: list[str], tags: dict[str, str] | None = None, run_id: str | None = None
+) -> Iterator[Any]:
     """Start an MLflow run for `stage` with the flattened params under `keys`; yields the run.
+    `run_id` reopens an existing run instead (a training stage resuming after a crash).
     On success the run id is written to reports/runs/<stage>.json, a DVC output of the stage, so a
     cached stage keeps pointing at the run that made its outputs."""
     import mlflow
@@ -63,7 +66,8 @@ def stage_run(stage: str, params: Any, keys: list[str], tags: dict[str, str] | N
         **(tags or {}),
     }
     exp = os.environ.get("DVC_EXP_NAME")
-    with mlflow.start_run(run_name=f"{stage} [{exp}]" if exp else stage, tags=all_tags) as run:
+    name = f"{stage} [{exp}]" if exp else stage
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, tags=all_tags) as run:
         # the whole composed config, so any two runs compare on any param in the UI
         everything = params_subset(params, list(params.keys()))
         mlflow.log_params({k: str(v)[:500] for k, v in flatten(everything).items()})

@@ -1,37 +1,76 @@
-"""Callbacks: training throughput (tokens/s, step time) logged to the run."""
+"""Callbacks: throughput (tokens/s, step time, MFU) and step checkpoints for resuming after a crash."""
 
 from __future__ import annotations
 
 import time
 
 import lightning as L
+import torch
 
 
 class Throughput(L.Callback):
-    """Counts real (non-pad) tokens per optimizer step and wall time spent in training steps."""
+    """Real (non-pad) tokens per second over optimizer steps, summed over ranks, and MFU.
 
-    def __init__(self) -> None:
-        self.tokens = 0
+    Time is wall clock between step boundaries, with a device sync at each logging point only (a
+    sync every step would slow a GPU down); the first `skip_steps` steps (torch.compile, allocator
+    warm-up) are left out of the totals."""
+
+    def __init__(self, flops_per_token: float = 0.0, peak_tflops: float = 0.0, skip_steps: int = 2) -> None:
+        self.flops_per_token, self.peak_tflops, self.skip_steps = flops_per_token, peak_tflops, skip_steps
+        self.tokens = 0  # counted over the timed steps
         self.steps = 0
         self.train_time = 0.0
-        self._t0 = 0.0
+        self._window_tokens = 0
+        self._window_start: float | None = None
+        self._window_step = 0
+        self._last_step = -1
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self._t0 = time.perf_counter()
+    def _sync(self, pl_module: L.LightningModule) -> float:
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        return time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        dt = time.perf_counter() - self._t0
+        n = int(batch["attention_mask"].sum()) if isinstance(batch, dict) else batch[0].numel()
+        self._window_tokens += n * trainer.world_size
+        step = trainer.global_step
+        if step == self._last_step:  # inside an accumulation window
+            return
+        self._last_step = step
+        if self._window_start is None:
+            if step >= self.skip_steps or step >= trainer.max_steps:
+                self._window_start, self._window_step, self._window_tokens = self._sync(pl_module), step, 0
+            else:
+                self._window_tokens = 0
+            return
+        if step % max(1, trainer.log_every_n_steps) == 0 or step >= trainer.max_steps:
+            self._close_window(trainer, pl_module, step)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self._window_start is not None and trainer.global_step > self._window_step:
+            self._close_window(trainer, pl_module, trainer.global_step, log=False)
+
+    def _close_window(self, trainer, pl_module, step: int, log: bool = True) -> None:
+        now = self._sync(pl_module)
+        dt, steps = now - self._window_start, step - self._window_step
+        self.tokens += self._window_tokens
+        self.steps += steps
         self.train_time += dt
-        self.steps += 1
-        if isinstance(batch, dict):
-            n = int(batch["attention_mask"].sum())
-        else:
-            n = batch[0].numel()
-        self.tokens += n * trainer.world_size
-        if trainer.global_step % max(1, trainer.log_every_n_steps) == 0:
-            pl_module.log("tokens_per_sec", n * trainer.world_size / max(dt, 1e-9))
-            pl_module.log("step_time_s", dt)
+        if log and dt > 0:
+            rate = self._window_tokens / dt
+            metrics = {"tokens_per_sec": rate, "step_time_s": dt / steps}
+            if self.peak_tflops > 0 and self.flops_per_token > 0:
+                metrics["mfu"] = self.mfu(rate, trainer.world_size)
+            pl_module.log_dict(metrics, rank_zero_only=True)
+        self._window_start, self._window_step, self._window_tokens = now, step, 0
+
+    def mfu(self, tokens_per_sec: float, world_size: int) -> float:
+        return tokens_per_sec * self.flops_per_token / (self.peak_tflops * 1e12 * world_size)
 
     @property
     def tokens_per_sec(self) -> float:
         return self.tokens / max(self.train_time, 1e-9)
+
+    @property
+    def step_time_s(self) -> float:
+        return self.train_time / max(self.steps, 1)

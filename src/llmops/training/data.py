@@ -1,57 +1,163 @@
-"""Batches for training: random windows of the packed memmap, and padded text batches."""
+"""Batches for training. A global batch is drawn per optimizer step from (seed, step) alone, then
+cut into micro-batches per rank and accumulation step, so 1 process x 4 accumulation steps and 2
+processes x 2 see the same global batch, and a resumed run picks up at any step.
+
+Pre-training draws random windows of the packed memmap (memory flat in corpus size); fine-tuning
+draws a per-epoch permutation of the encoded texts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 
-class RandomWindows(Dataset):
-    """Item i is a whole batch of (input, target) windows at offsets drawn from rng(seed, i):
-    reproducible, independent of workers, and resumable at any step."""
+@dataclass(frozen=True)
+class BatchPlan:
+    """global_batch = micro_batch x world_size x accumulation (all in sequences)."""
 
-    def __init__(self, path: Path, dtype: str, context: int, batch_size: int, steps: int, seed: int):
-        self.path, self.dtype, self.context, self.batch_size, self.steps, self.seed = (
-            path,
-            dtype,
-            context,
-            batch_size,
-            steps,
-            seed,
-        )
-        self.n_tokens = len(np.memmap(path, dtype=np.dtype(dtype), mode="r"))
+    global_batch: int
+    micro_batch: int
+    world_size: int
+
+    @classmethod
+    def from_config(cls, cfg: Any, world_size: int, stage: str, context: int | None = None) -> BatchPlan:
+        """`batch_size` (sequences) or `batch_tokens` (tokens, / context) is the global batch;
+        `micro_batch_size` is what one device holds (null: global / world, no accumulation)."""
+        global_batch = int(cfg.batch_size)
+        if cfg.get("batch_tokens") and context:
+            global_batch = int(cfg.batch_tokens) // context
+        micro = int(cfg.get("micro_batch_size") or max(1, global_batch // world_size))
+        if global_batch % (micro * world_size):
+            raise ValueError(
+                f"{stage}: global batch {global_batch} is not a multiple of micro_batch_size {micro} x "
+                f"{world_size} processes; change {stage}.batch_size or {stage}.micro_batch_size"
+            )
+        return cls(global_batch, micro, world_size)
+
+    @property
+    def accumulation(self) -> int:
+        return self.global_batch // (self.micro_batch * self.world_size)
+
+    def micro_rows(self, rows: np.ndarray, k: int, rank: int) -> np.ndarray:
+        start = (k * self.world_size + rank) * self.micro_batch
+        return rows[start : start + self.micro_batch]
+
+
+class StepLoader:
+    """Iterable of this rank's micro-batches for global steps [start, total): `rows(step)` picks the
+    global batch, `make(rows)` builds a micro-batch. Lightning sees `state_dict`/`load_state_dict`
+    and treats it as resumable; the start step is read from the trainer when iteration begins,
+    after a checkpoint has been restored."""
+
+    def __init__(
+        self,
+        plan: BatchPlan,
+        total_steps: int,
+        rows: Callable[[int], np.ndarray],
+        make: Callable[[np.ndarray], Any],
+        pin_memory: bool = False,
+    ):
+        self.plan, self.total_steps, self.rows, self.make = plan, total_steps, rows, make
+        self.pin_memory = pin_memory and torch.cuda.is_available()
+        self.trainer: Any = None  # set by training.trainer.fit
+
+    def __len__(self) -> int:
+        return self.total_steps * self.plan.accumulation
+
+    def __iter__(self) -> Iterator[Any]:
+        start = self.trainer.global_step if self.trainer is not None else 0
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        for step in range(start, self.total_steps):
+            rows = self.rows(step)
+            for k in range(self.plan.accumulation):
+                batch = self.make(self.plan.micro_rows(rows, k, rank))
+                yield _pin(batch) if self.pin_memory else batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"plan": [self.plan.global_batch, self.plan.micro_batch, self.plan.world_size]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("plan", [])[:1] != [self.plan.global_batch]:
+            raise ValueError(f"checkpoint was written with global batch {state.get('plan')}, now {self.plan}")
+
+
+def _pin(batch: Any) -> Any:
+    if isinstance(batch, dict):
+        return {k: v.pin_memory() for k, v in batch.items()}
+    return tuple(t.pin_memory() for t in batch)
+
+
+class PackedTokens:
+    """The packed token memmap, opened lazily (fork-safe) and read window by window."""
+
+    def __init__(self, path: Path, dtype: str, context: int):
+        self.path, self.dtype, self.context = path, np.dtype(dtype), context
+        self.n_tokens = len(np.memmap(path, dtype=self.dtype, mode="r"))
         if self.n_tokens <= context + 1:
             raise ValueError(f"{path}: {self.n_tokens} tokens, fewer than one window of {context + 1}")
 
-    def __len__(self) -> int:
-        return self.steps
-
-    def _windows(self, offsets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        data = np.memmap(self.path, dtype=np.dtype(self.dtype), mode="r")  # reopened: cheap, fork-safe
-        block = np.stack([data[o : o + self.context + 1] for o in offsets]).astype(np.int64)
-        block = torch.from_numpy(block)
+    def windows(self, offsets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        data = np.memmap(self.path, dtype=self.dtype, mode="r")
+        block = torch.from_numpy(np.stack([data[o : o + self.context + 1] for o in offsets]).astype(np.int64))
         return block[:, :-1], block[:, 1:]
 
+    def random_offsets(self, seed: int) -> Callable[[int], np.ndarray]:
+        def rows(step: int, size: int) -> np.ndarray:
+            return np.random.default_rng([seed, step]).integers(0, self.n_tokens - self.context - 1, size=size)
+
+        return rows
+
+
+def window_batches(
+    tokens: PackedTokens, plan: BatchPlan, total_steps: int, seed: int, pin_memory: bool = False
+) -> StepLoader:
+    draw = tokens.random_offsets(seed)
+    return StepLoader(plan, total_steps, lambda step: draw(step, plan.global_batch), tokens.windows, pin_memory)
+
+
+def text_batches(
+    texts: EncodedTexts, plan: BatchPlan, total_steps: int, seed: int, collate: PadCollate, pin_memory: bool = False
+) -> StepLoader:
+    """Epoch e is the permutation rng(seed, e) cut into global batches (the last partial one dropped)."""
+    per_epoch = steps_per_epoch(len(texts), plan)
+    perms: dict[int, np.ndarray] = {}
+
+    def rows(step: int) -> np.ndarray:
+        epoch, j = divmod(step, per_epoch)
+        if epoch not in perms:
+            perms.clear()
+            perms[epoch] = np.random.default_rng([seed, epoch]).permutation(len(texts))
+        return perms[epoch][j * plan.global_batch : (j + 1) * plan.global_batch]
+
+    return StepLoader(plan, total_steps, rows, lambda idx: collate([texts[i] for i in idx]), pin_memory)
+
+
+def steps_per_epoch(n_examples: int, plan: BatchPlan) -> int:
+    if n_examples < plan.global_batch:
+        raise ValueError(f"{n_examples} training examples, fewer than one global batch of {plan.global_batch}")
+    return n_examples // plan.global_batch
+
+
+class FixedWindows(Dataset):
+    """`n_windows` evenly spaced windows over the validation tokens, in batches of `batch_size`:
+    the same windows every evaluation, whatever the batch size (so 1 and N processes agree)."""
+
+    def __init__(self, tokens: PackedTokens, n_windows: int, batch_size: int):
+        self.tokens, self.batch_size = tokens, batch_size
+        # fewer distinct windows than asked for when the val split is small: keep unique ones only
+        self.offsets = np.unique(np.linspace(0, tokens.n_tokens - tokens.context - 1, num=n_windows).astype(np.int64))
+
+    def __len__(self) -> int:
+        return -(-len(self.offsets) // self.batch_size)
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, i])
-        return self._windows(rng.integers(0, self.n_tokens - self.context - 1, size=self.batch_size))
-
-
-class FixedWindows(RandomWindows):
-    """Evenly spaced windows over the validation tokens: the same every evaluation."""
-
-    def __init__(self, path: Path, dtype: str, context: int, batch_size: int, n_batches: int):
-        super().__init__(path, dtype, context, batch_size, n_batches, seed=0)
-        starts = np.linspace(0, self.n_tokens - context - 1, num=n_batches * batch_size).astype(np.int64)
-        self.offsets = starts.reshape(n_batches, batch_size)
-        # fewer distinct windows than asked for when the val split is small: keep unique batches only
-        self.steps = len(np.unique(self.offsets, axis=0))
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._windows(self.offsets[i])
+        return self.tokens.windows(self.offsets[i * self.batch_size : (i + 1) * self.batch_size])
 
 
 class EncodedTexts(Dataset):

@@ -1,0 +1,88 @@
+"""Crash-recovery checkpoints: checkpoints/<stage>/<fingerprint>/last.ckpt, outside DVC's outs so
+DVC never deletes them before a rerun. The fingerprint hashes everything that shapes training
+(params subset + input data), so a rerun with the same inputs resumes and a changed one starts
+fresh. A run that finishes deletes its folder: checkpoints exist only for unfinished runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+ROOT = Path("checkpoints")
+
+
+class ResumeFolder:
+    def __init__(self, stage: str, fingerprint: dict[str, Any], root: Path = ROOT):
+        digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.stage_dir = root / stage
+        self.dir = self.stage_dir / digest
+        self.last = self.dir / "last.ckpt"
+
+    def resume_path(self) -> Path | None:
+        return self.last if self.last.exists() else None
+
+    def resume_step(self) -> int | None:
+        path = self.resume_path()
+        if path is None:
+            return None
+        return int(torch.load(path, map_location="cpu", weights_only=False)["global_step"])
+
+    def prepare(self) -> None:
+        """Make the folder; drop folders of other fingerprints (runs that can never resume)."""
+        if self.stage_dir.exists():
+            for other in self.stage_dir.iterdir():
+                if other != self.dir:
+                    shutil.rmtree(other, ignore_errors=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def run_ref(self) -> dict[str, Any]:
+        path = self.dir / "run.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def save_run_ref(self, run_id: str, params_hash: str) -> None:
+        (self.dir / "run.json").write_text(json.dumps({"run_id": run_id, "params_hash": params_hash}))
+
+    def clear(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class StepCheckpoint(L.Callback):
+    """Every N optimizer steps: trainer.save_checkpoint to a temp file, then an atomic rename, so a
+    kill mid-write leaves the previous checkpoint intact. Also carries the RNG states (Lightning's
+    checkpoint does not), so dropout after a resume matches an uninterrupted run."""
+
+    def __init__(self, path: Path, every_n_steps: int):
+        self.path, self.every_n_steps = Path(path), int(every_n_steps)
+        self._saved_step = -1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if self.every_n_steps > 0 and step > 0 and step % self.every_n_steps == 0 and step != self._saved_step:
+            self._saved_step = step
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            trainer.save_checkpoint(tmp, weights_only=False)  # collective: every rank calls it
+            if trainer.is_global_zero:
+                os.replace(tmp, self.path)
+            trainer.strategy.barrier("step_checkpoint")
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        torch.set_rng_state(state["torch"])
+        np.random.set_state(state["numpy"])
+        random.setstate(state["python"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])

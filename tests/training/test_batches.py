@@ -1,0 +1,84 @@
+"""Global batches: the same rows whatever the split into processes and accumulation steps."""
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from llmops.training.data import (
+    BatchPlan,
+    EncodedTexts,
+    PackedTokens,
+    PadCollate,
+    StepLoader,
+    steps_per_epoch,
+    text_batches,
+    window_batches,
+)
+
+
+def cfg(**kw):
+    return OmegaConf.create({"batch_size": 32, "batch_tokens": None, "micro_batch_size": None, **kw})
+
+
+@pytest.mark.parametrize(("world", "micro", "accum"), [(1, None, 1), (2, None, 1), (1, 8, 4), (2, 4, 4), (4, 8, 1)])
+def test_micro_batches_of_all_ranks_make_up_the_global_batch(world, micro, accum):
+    plan = BatchPlan.from_config(cfg(micro_batch_size=micro), world, "pretrain")
+    assert plan.accumulation == accum
+    rows = np.arange(100, 132)
+    parts = [plan.micro_rows(rows, k, r) for k in range(accum) for r in range(world)]
+    assert all(len(p) == plan.micro_batch for p in parts)
+    assert sorted(np.concatenate(parts)) == list(rows)
+
+
+def test_batch_tokens_sets_the_global_batch_and_bad_splits_are_refused():
+    assert BatchPlan.from_config(cfg(batch_tokens=8192), 1, "pretrain", context=128).global_batch == 64
+    with pytest.raises(ValueError, match=r"pretrain: global batch 32 is not a multiple of micro_batch_size 6 x 2"):
+        BatchPlan.from_config(cfg(micro_batch_size=6), 2, "pretrain")
+
+
+class FakeTrainer:  # the two attributes StepLoader reads when iteration starts
+    def __init__(self, global_step, global_rank):
+        self.global_step, self.global_rank = global_step, global_rank
+
+
+def tokens(tmp_path, n=5000):
+    path = tmp_path / "train.bin"
+    np.arange(n, dtype=np.uint16).tofile(path)
+    return PackedTokens(path, "uint16", context=8)
+
+
+def test_window_batches_are_the_same_over_one_or_two_ranks_and_resume_mid_run(tmp_path):
+    packed = tokens(tmp_path)
+    one = list(window_batches(packed, BatchPlan(8, 8, 1), total_steps=5, seed=3))
+    two = [window_batches(packed, BatchPlan(8, 2, 2), total_steps=5, seed=3) for _ in range(2)]
+    for rank, loader in enumerate(two):
+        loader.trainer = FakeTrainer(0, rank)
+    per_rank = [list(loader) for loader in two]
+    assert len(per_rank[0]) == len(two[0]) == 10  # 5 steps x 2 accumulation steps
+    for step in range(5):
+        parts = [per_rank[r][step * 2 + k][0] for k in range(2) for r in range(2)]
+        assert torch.equal(torch.cat(parts).sort(0).values, one[step][0].sort(0).values)
+    x, y = one[0]
+    assert torch.equal(x[:, 1:], y[:, :-1])  # targets are inputs shifted by one
+
+    resumed = window_batches(packed, BatchPlan(8, 8, 1), total_steps=5, seed=3)
+    resumed.trainer = FakeTrainer(3, 0)
+    assert [b[0].tolist() for b in resumed] == [b[0].tolist() for b in one[3:]]
+
+
+def test_text_batches_visit_every_example_once_per_epoch_in_a_new_order():
+    texts = EncodedTexts([[i, 1] for i in range(10)], [i % 2 for i in range(10)])
+    plan = BatchPlan(4, 4, 1)
+    assert steps_per_epoch(len(texts), plan) == 2  # the partial last batch is dropped
+    loader = text_batches(texts, plan, total_steps=4, seed=0, collate=PadCollate(0))
+    batches = [b["input_ids"][:, 0].tolist() for b in loader]
+    epoch0, epoch1 = batches[0] + batches[1], batches[2] + batches[3]
+    assert len(set(epoch0)) == 8 and len(set(epoch1)) == 8 and epoch0 != epoch1
+
+
+def test_a_checkpoint_from_another_global_batch_is_refused():
+    loader = StepLoader(BatchPlan(8, 8, 1), 3, lambda s: np.arange(8), lambda r: r)
+    loader.load_state_dict(StepLoader(BatchPlan(8, 4, 2), 3, None, None).state_dict())
+    with pytest.raises(ValueError, match="global batch"):
+        loader.load_state_dict(StepLoader(BatchPlan(16, 8, 2), 3, None, None).state_dict())
