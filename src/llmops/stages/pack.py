@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from llmops.config import load_params
-from llmops.data.corpus import iter_texts
-from llmops.data.packing import pack, token_dtype
+from llmops.data.corpus import iter_texts_with_source
+from llmops.data.packing import pack_sources, token_dtype
 from llmops.data.sources import sha256
 from llmops.data.tokenizer import load_tokenizer, special_ids
 from llmops.io import atomic_dir, read_json, write_json
@@ -33,8 +33,8 @@ def main() -> int:
     }
     with atomic_dir(OUT) as tmp:
         for split in ("train", "val"):
-            meta[f"{split}_tokens"] = pack(
-                iter_texts(IN / f"corpus_{split}.parquet"), tok, ids["eos"], tmp / f"{split}.bin", dtype
+            meta[f"{split}_tokens"], meta[f"{split}_segments"] = pack_sources(
+                iter_texts_with_source(IN / f"corpus_{split}.parquet"), tok, ids["eos"], tmp / f"{split}.bin", dtype
             )
         write_json(tmp / "meta.json", meta)
     log_stage_run(

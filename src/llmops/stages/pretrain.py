@@ -26,6 +26,8 @@ KEYS = ["model", "tokenizer", "pretrain", "trainer", "seed"]
 
 def main() -> int:
     params = load_params()
+    if params.finetune.init == "hf":  # fine-tuning starts from a Hugging Face checkpoint: nothing to pre-train
+        return _skip(params)
     import mlflow
     import torch
     from torch.utils.data import DataLoader
@@ -65,7 +67,10 @@ def main() -> int:
             gradient_clip_val=pt.grad_clip,
         )  # fmt: skip
         val = FixedWindows(val_tokens, pt.val_batches * plan.global_batch, plan.micro_batch)
-        train = window_batches(train_tokens, plan, pt.max_steps, seed, pin_memory=device == "cuda")
+        train = window_batches(
+            train_tokens, plan, pt.max_steps, seed, device == "cuda", meta.get("train_segments"),
+            pt.get("in_domain_fraction"),
+        )  # fmt: skip
         val_loader = DataLoader(val, batch_size=None, shuffle=False, num_workers=0, pin_memory=device == "cuda")
         t0 = time.perf_counter()
         try:
@@ -124,6 +129,18 @@ def main() -> int:
         f"pretrain: val_loss {val_loss:.4f} (ppl {metrics['val_perplexity']:.1f}), "
         f"{metrics['tokens_per_sec']:.0f} tokens/s{mfu}, {train_time:.0f} s -> {OUT}/"
     )
+    return 0
+
+
+def _skip(params) -> int:
+    from llmops.tracking.runs import log_stage_run
+
+    reason = {"skipped": True, "reason": "finetune.init=hf: the classifier starts from finetune.checkpoint"}
+    with atomic_dir(OUT) as tmp:
+        write_json(tmp / "skipped.json", reason)
+    write_json(METRICS, reason)
+    log_stage_run("pretrain", params, ["finetune.init", "finetune.checkpoint"], tags={"llmops.skipped": "true"})
+    print(f"pretrain: skipped ({reason['reason']})")
     return 0
 
 

@@ -107,17 +107,58 @@ class PackedTokens:
         block = torch.from_numpy(np.stack([data[o : o + self.context + 1] for o in offsets]).astype(np.int64))
         return block[:, :-1], block[:, 1:]
 
-    def random_offsets(self, seed: int) -> Callable[[int], np.ndarray]:
+    def random_offsets(
+        self, seed: int, segments: list | None = None, in_domain_fraction: float | None = None
+    ) -> Callable[[int, int], np.ndarray]:
+        """Window starts for step `step`, uniform over the tokens; or, with `in_domain_fraction`, that
+        share of each batch from the labeled texts' own tokens (source `labeled_train` in pack's
+        segments) and the rest from the other sources: a data mixture that needs no repacking."""
+        hi = self.n_tokens - self.context - 1
+        inside = [(a, min(b, hi)) for src, a, b in (segments or []) if src == IN_DOMAIN and a < hi]
+        outside = _complement(inside, hi)
+        mixed = in_domain_fraction is not None and inside and outside
+
         def rows(step: int, size: int) -> np.ndarray:
-            return np.random.default_rng([seed, step]).integers(0, self.n_tokens - self.context - 1, size=size)
+            rng = np.random.default_rng([seed, step])
+            if not mixed:
+                return rng.integers(0, hi, size=size)
+            k = round(size * float(in_domain_fraction))
+            return rng.permutation(np.concatenate([_draw(rng, inside, k), _draw(rng, outside, size - k)]))
 
         return rows
 
 
+IN_DOMAIN = "labeled_train"  # preprocess's name for the labeled train texts in the corpus
+
+
+def _complement(ranges: list[tuple[int, int]], hi: int) -> list[tuple[int, int]]:
+    out, pos = [], 0
+    for a, b in sorted(ranges):
+        if a > pos:
+            out.append((pos, a))
+        pos = max(pos, b)
+    if pos < hi:
+        out.append((pos, hi))
+    return out
+
+
+def _draw(rng: np.random.Generator, ranges: list[tuple[int, int]], k: int) -> np.ndarray:
+    lengths = np.array([b - a for a, b in ranges])
+    u = rng.integers(0, lengths.sum(), size=k)
+    idx = np.searchsorted(np.cumsum(lengths), u, side="right")
+    return np.array([a for a, _ in ranges])[idx] + u - (np.cumsum(lengths) - lengths)[idx]
+
+
 def window_batches(
-    tokens: PackedTokens, plan: BatchPlan, total_steps: int, seed: int, pin_memory: bool = False
+    tokens: PackedTokens,
+    plan: BatchPlan,
+    total_steps: int,
+    seed: int,
+    pin_memory: bool = False,
+    segments: list | None = None,
+    in_domain_fraction: float | None = None,
 ) -> StepLoader:
-    draw = tokens.random_offsets(seed)
+    draw = tokens.random_offsets(seed, segments, in_domain_fraction)
     return StepLoader(plan, total_steps, lambda step: draw(step, plan.global_batch), tokens.windows, pin_memory)
 
 
@@ -173,10 +214,18 @@ class EncodedTexts(Dataset):
         return self.ids[i], self.labels[i]
 
 
-def encode_texts(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
-    """Truncate to max_length - 1 and end every text with EOS: the classifier pools the last token."""
+def encode_texts(tokenizer, texts: list[str], max_length: int, mode: str = "eos") -> list[list[int]]:
+    """`eos` (our LMs): no special tokens, truncate to max_length - 1 and end every text with EOS,
+    the token the classifier pools. `special` (HF checkpoints): the tokenizer's own template,
+    e.g. [CLS] text [SEP]."""
+    if mode == "special":
+        return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     enc = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length - 1)
     return [ids + [tokenizer.eos_token_id] for ids in enc["input_ids"]]
+
+
+def encoding_mode(init: str) -> str:
+    return "special" if init in ("hf", "hf_scratch") else "eos"
 
 
 class PadCollate:
