@@ -68,7 +68,7 @@ def main() -> None:
             gradient_clip_val=1.0, limit_val_batches=0,
         )  # fmt: skip
         t0 = time.perf_counter()
-        fit(trainer, module, train, None, resume=None)
+        fit(trainer, module, train, None)
         wall = time.perf_counter() - t0
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     print(

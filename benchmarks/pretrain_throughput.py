@@ -72,7 +72,7 @@ def ours(params, meta, steps: int, seed: int, run, ckpt_dir: Path) -> float:
         params.trainer, run, mlflow.get_tracking_uri(), callbacks, plan, steps, steps,
         gradient_clip_val=pt.grad_clip, limit_val_batches=0,
     )  # fmt: skip
-    fit(trainer, module, window_batches(tokens(meta, ctx), plan, steps, seed), None, resume=None)
+    fit(trainer, module, window_batches(tokens(meta, ctx), plan, steps, seed), None)
     return steps * plan.global_batch * ctx / (clock.last - clock.first)
 
 

@@ -39,7 +39,6 @@ def main() -> int:
     from llmops.training.data import BatchPlan, FixedWindows, PackedTokens, window_batches
     from llmops.training.dist import world_size
     from llmops.training.flops import flops_per_token, peak_tflops
-    from llmops.training.guard import NonFiniteLoss
     from llmops.training.session import training_session
     from llmops.training.trainer import build_trainer, fit, model_state, setup_runtime
 
@@ -73,15 +72,8 @@ def main() -> int:
         )  # fmt: skip
         val_loader = DataLoader(val, batch_size=None, shuffle=False, num_workers=0, pin_memory=device == "cuda")
         t0 = time.perf_counter()
-        try:
-            fit(trainer, module, train, val_loader, session.folder.resume_path())
-        except NonFiniteLoss as err:
-            step = session.folder.resume_step()
-            kept = f"{session.folder.last} (step {step})" if step else "none yet"
-            raise SystemExit(
-                f"{err}; stopped. Last good checkpoint: {kept} (a rerun resumes from it and will hit "
-                "the same loss: lower pretrain.lr or raise warmup_steps, which starts fresh)"
-            ) from err
+        advice = "a rerun resumes from it and will hit the same loss: lower pretrain.lr or raise warmup_steps"
+        fit(trainer, module, train, val_loader, session.folder, advice + ", which starts fresh")
         train_time = time.perf_counter() - t0
         val_loss = float(trainer.validate(module, val_loader, verbose=False)[0]["val_loss"])
         state = model_state(trainer)

@@ -50,7 +50,6 @@ def run(params: Any, job: Job) -> int:
         text_batches,
     )
     from llmops.training.dist import world_size
-    from llmops.training.guard import NonFiniteLoss
     from llmops.training.session import training_session
     from llmops.training.trainer import build_trainer, fit, model_state, setup_runtime
 
@@ -97,14 +96,7 @@ def run(params: Any, job: Job) -> int:
         train = text_batches(train_texts, plan, total, seed, collate, trainer.strategy.root_device.type == "cuda")
         module = Classifier(model, ft, total_steps=total)
         t0 = time.perf_counter()
-        try:
-            fit(trainer, module, train, val_loader, session.folder.resume_path())
-        except NonFiniteLoss as err:
-            step = session.folder.resume_step()
-            kept = f"{session.folder.last} (step {step})" if step else "none yet"
-            raise SystemExit(
-                f"{err}; stopped. Last good checkpoint: {kept} (lower finetune.lr to start fresh)"
-            ) from err
+        fit(trainer, module, train, val_loader, session.folder, "lower finetune.lr to start fresh")
         if module.best.get("step") != trainer.global_step:  # make sure the final weights were scored too
             trainer.validate(module, val_loader, verbose=False)
         train_time = time.perf_counter() - t0

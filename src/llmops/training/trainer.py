@@ -10,8 +10,10 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import MLFlowLogger
 
+from llmops.training.checkpoints import ResumeFolder
 from llmops.training.data import BatchPlan, StepLoader
 from llmops.training.dist import processes_per_node
+from llmops.training.guard import NonFiniteLoss
 
 
 def setup_runtime(trainer_cfg: Any, seed: int) -> None:
@@ -76,9 +78,24 @@ def _strategy(trainer_cfg: Any) -> Any:
     return trainer_cfg.strategy
 
 
-def fit(trainer: L.Trainer, module: L.LightningModule, train: StepLoader, val: Any, resume: Any | None) -> None:
+def fit(
+    trainer: L.Trainer,
+    module: L.LightningModule,
+    train: StepLoader,
+    val: Any,
+    folder: ResumeFolder | None = None,
+    advice: str = "",
+) -> None:
+    """trainer.fit, resuming from `folder`'s last checkpoint if there is one. A NaN/inf loss exits
+    with a message naming the last good checkpoint and `advice` (what to change)."""
     train.trainer = trainer
-    trainer.fit(module, train, val, ckpt_path=str(resume) if resume else None, weights_only=False)
+    resume = folder.resume_path() if folder else None
+    try:
+        trainer.fit(module, train, val, ckpt_path=str(resume) if resume else None, weights_only=False)
+    except NonFiniteLoss as err:
+        step = folder.resume_step() if folder else None
+        kept = f"{folder.last} (step {step})" if step else "none yet"
+        raise SystemExit(f"{err}; stopped. Last good checkpoint: {kept} ({advice})") from err
 
 
 def model_state(trainer: L.Trainer) -> dict[str, torch.Tensor]:
