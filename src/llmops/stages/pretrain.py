@@ -21,7 +21,7 @@ TOKENIZER = Path("models/tokenizer")
 OUT = Path("models/pretrained")
 METRICS = Path("metrics/pretrain.json")
 PROMPTS = ["The", "I think that", "Driverless cars", "In 1900,"]
-KEYS = ["model", "tokenizer", "pretrain", "trainer", "seed"]
+KEYS = ["model", "tokenizer", "pretrain", "seed"]  # not trainer: resuming on other hardware is fine
 
 
 def main() -> int:
@@ -57,8 +57,7 @@ def main() -> int:
     throughput = Throughput(flops_per_token(config, n_params), peak)
     data_tags = {f"llmops.data.{s['file']}.sha256": s["sha256"] for s in meta.get("sources", [])}
     tags = {"llmops.tokenizer_sha256": meta["tokenizer_sha256"], **data_tags}
-    keys = [k for k in KEYS if k != "trainer"]  # resuming on other hardware is fine: same global batch
-    with training_session("pretrain", params, keys, {"data": meta}, tags) as session:
+    with training_session("pretrain", params, KEYS, {"data": meta}, tags) as session:
         checkpoint = StepCheckpoint(session.folder.last, pt.checkpoint_every_steps)
         plan = BatchPlan.from_config(pt, world_size(tcfg), "pretrain", context)
         trainer = build_trainer(
@@ -83,7 +82,6 @@ def main() -> int:
         module.model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
         tokenizer = load_tokenizer(TOKENIZER)
         samples = _samples(module.model, tokenizer, seed, torch)
-        tokens = throughput.tokens
         metrics = {
             "val_loss": val_loss,
             "val_perplexity": math.exp(val_loss),
@@ -102,7 +100,7 @@ def main() -> int:
             "world_size": trainer.world_size,
             "tokens_seen": int(trainer.global_step) * plan.global_batch * context,
             "epochs_of_corpus": int(trainer.global_step) * plan.global_batch * context / meta["train_tokens"],
-            "timed_tokens": tokens,
+            "timed_tokens": throughput.tokens,
             "n_params": n_params,
         }
         with atomic_dir(OUT) as tmp:

@@ -28,22 +28,24 @@ def processes_per_node(trainer_cfg: Any | None = None) -> int:
     for var in ("LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE"):
         if os.environ.get(var, "").isdigit():
             return int(os.environ[var])
-    devices = getattr(trainer_cfg, "devices", 1) if trainer_cfg is not None else 1
-    return devices if isinstance(devices, int) and devices > 0 else 1
+    return devices_per_node(trainer_cfg) if trainer_cfg is not None else 1
 
 
 def world_size(trainer_cfg: Any) -> int:
     """Processes in the job, before the Trainer exists (it is checked against the Trainer's later)."""
     if os.environ.get("WORLD_SIZE", "").isdigit():
         return int(os.environ["WORLD_SIZE"])
-    devices = trainer_cfg.devices
-    if isinstance(devices, list | tuple):
-        per_node = len(devices)
-    elif isinstance(devices, int) and devices > 0:
-        per_node = devices
-    else:  # "auto" / -1: every visible GPU, or one CPU process
-        import torch
+    return devices_per_node(trainer_cfg) * int(trainer_cfg.num_nodes)
 
-        gpu = trainer_cfg.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
-        per_node = torch.cuda.device_count() if gpu else 1
-    return per_node * int(trainer_cfg.num_nodes)
+
+def devices_per_node(trainer_cfg: Any) -> int:
+    """trainer.devices as a count: an int, a list of device ids, or auto / -1."""
+    devices = trainer_cfg.devices
+    if isinstance(devices, int) and devices > 0:
+        return devices
+    if not isinstance(devices, int | str):  # a list of ids (a ListConfig from YAML)
+        return len(devices)
+    import torch  # "auto" / -1: every visible GPU, or one CPU process
+
+    gpu = trainer_cfg.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+    return torch.cuda.device_count() if gpu else 1
