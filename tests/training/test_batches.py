@@ -93,3 +93,19 @@ def test_in_domain_fraction_draws_that_share_of_windows_from_the_labeled_texts(t
     assert np.array_equal(draw(3, 64), draw(3, 64))  # a function of (seed, step)
     uniform = packed.random_offsets(seed=1)
     assert np.array_equal(uniform(3, 64), packed.random_offsets(seed=1, segments=segments)(3, 64))
+
+
+def test_bucketed_text_batches_group_similar_lengths_and_still_cover_the_epoch():
+    rng = np.random.default_rng(0)
+    texts = EncodedTexts([[i] * int(rng.integers(1, 40)) for i in range(64)], [0] * 64)
+    plan = BatchPlan(4, 4, 1)
+    plain = list(text_batches(texts, plan, total_steps=16, seed=0, collate=PadCollate(-1)))
+    bucketed = list(text_batches(texts, plan, total_steps=16, seed=0, collate=PadCollate(-1), bucket_batches=8))
+    assert sorted(i for b in bucketed for i in b["input_ids"][:, 0].tolist()) == list(range(64))
+
+    def padded(batches):
+        return sum(b["input_ids"].numel() for b in batches)
+
+    assert padded(bucketed) < 0.7 * padded(plain)  # random batches of 1..39 tokens are mostly padding
+    again = list(text_batches(texts, plan, total_steps=16, seed=0, collate=PadCollate(-1), bucket_batches=8))
+    assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(bucketed, again, strict=True))

@@ -31,13 +31,18 @@ class TextClassifier:
 
     @torch.no_grad()
     def predict_proba(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
         ids = encode_texts(self.tokenizer, [self.clean(t) for t in texts], self.max_length, self.mode)
+        order = np.argsort([len(x) for x in ids], kind="stable")  # batches of similar length: little padding
         out = []
         for i in range(0, len(ids), batch_size):
-            batch = self.collate([(x, 0) for x in ids[i : i + batch_size]])
+            batch = self.collate([(ids[j], 0) for j in order[i : i + batch_size]])
             logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             out.append(torch.softmax(logits.float(), dim=-1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)))
+        proba = np.empty((len(ids), len(self.labels)), dtype=np.float32)
+        proba[order] = np.concatenate(out)
+        return proba
 
     def predict(self, texts: list[str]) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(texts).argmax(-1)]

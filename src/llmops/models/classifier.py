@@ -59,7 +59,7 @@ class Classifier(L.LightningModule):
             self.model.load_state_dict(self.best_state)
 
     def configure_optimizers(self):
-        optimizer = adamw(self.model, self.opt.lr, self.opt.weight_decay)
+        optimizer = adamw(self.model, self.opt.lr, self.opt.weight_decay, float(self.opt.get("layer_decay", 1.0)))
         warmup = int(self.opt.warmup_ratio * self.total_steps)
         sched = warmup_cosine(optimizer, warmup, self.total_steps, min_lr_ratio=0.0)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

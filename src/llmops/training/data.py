@@ -163,18 +163,38 @@ def window_batches(
 
 
 def text_batches(
-    texts: EncodedTexts, plan: BatchPlan, total_steps: int, seed: int, collate: PadCollate, pin_memory: bool = False
+    texts: EncodedTexts,
+    plan: BatchPlan,
+    total_steps: int,
+    seed: int,
+    collate: PadCollate,
+    pin_memory: bool = False,
+    bucket_batches: int = 0,
 ) -> StepLoader:
-    """Epoch e is the permutation rng(seed, e) cut into global batches (the last partial one dropped)."""
+    """Epoch e is the permutation rng(seed, e) cut into global batches (the last partial one dropped).
+    With bucket_batches = k > 0, each run of k batches' worth of that permutation is sorted by length
+    before it is cut, and the epoch's batches are then shuffled: every batch holds texts of similar
+    length, so dynamic padding wastes little (random batches of tweets are ~70% padding)."""
     per_epoch = steps_per_epoch(len(texts), plan)
-    perms: dict[int, np.ndarray] = {}
+    lengths = np.array([len(ids) for ids in texts.ids]) if bucket_batches > 0 else None
+    epochs: dict[int, np.ndarray] = {}
+
+    def epoch_batches(epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(len(texts))[: per_epoch * plan.global_batch]
+        if lengths is not None:
+            pool = bucket_batches * plan.global_batch
+            chunks = np.split(order, range(pool, len(order), pool))
+            order = np.concatenate([chunk[np.argsort(lengths[chunk], kind="stable")] for chunk in chunks])
+            return order.reshape(per_epoch, plan.global_batch)[rng.permutation(per_epoch)]
+        return order.reshape(per_epoch, plan.global_batch)
 
     def rows(step: int) -> np.ndarray:
         epoch, j = divmod(step, per_epoch)
-        if epoch not in perms:
-            perms.clear()
-            perms[epoch] = np.random.default_rng([seed, epoch]).permutation(len(texts))
-        return perms[epoch][j * plan.global_batch : (j + 1) * plan.global_batch]
+        if epoch not in epochs:
+            epochs.clear()
+            epochs[epoch] = epoch_batches(epoch)
+        return epochs[epoch][j]
 
     return StepLoader(plan, total_steps, rows, lambda idx: collate([texts[i] for i in idx]), pin_memory)
 

@@ -34,7 +34,7 @@ class Job:
 
 def run(params: Any, job: Job) -> int:
     import mlflow
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, Subset
 
     from llmops.models.classifier import Classifier
     from llmops.models.hf import build_classifier, classifier_config_source, load_tokenizer
@@ -71,7 +71,9 @@ def run(params: Any, job: Job) -> int:
 
     collate = PadCollate(tokenizer.pad_token_id)
     train_texts = dataset(train_df)
-    val_loader = DataLoader(dataset(val_df), batch_size=128, collate_fn=collate)
+    val_texts = dataset(val_df)
+    by_length = sorted(range(len(val_texts)), key=lambda i: len(val_texts.ids[i]))  # little padding; order-free metrics
+    val_loader = DataLoader(Subset(val_texts, by_length), batch_size=128, collate_fn=collate)
 
     model = build_classifier(source, labels, job.init, ft.dropout, ft.get("pooling", "last"))
     upstream = read_json(LM / "mlflow_run.json")["run_id"] if job.init == "pretrained" else str(source)
@@ -93,7 +95,10 @@ def run(params: Any, job: Job) -> int:
             tcfg, session.run, tracking_uri(params), [throughput, checkpoint], plan, total,
             ft.get("val_every_steps") or per_epoch, gradient_clip_val=ft.grad_clip,
         )  # fmt: skip
-        train = text_batches(train_texts, plan, total, seed, collate, trainer.strategy.root_device.type == "cuda")
+        train = text_batches(
+            train_texts, plan, total, seed, collate, trainer.strategy.root_device.type == "cuda",
+            int(ft.get("bucket_batches", 0)),
+        )  # fmt: skip
         module = Classifier(model, ft, total_steps=total)
         t0 = time.perf_counter()
         fit(trainer, module, train, val_loader, session.folder, "lower finetune.lr to start fresh")

@@ -3,19 +3,47 @@
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 
+_BLOCK = re.compile(r"\.(?:layers|layer|h)\.(\d+)\.")  # llama / bert / gpt2 block index in a param name
 
-def adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """No decay on biases, norms and embeddings (1-D params and embedding tables)."""
-    decay, no_decay = [], []
+
+def _is_embedding(name: str) -> bool:
+    return "embed" in name or "wte" in name or "wpe" in name
+
+
+def layer_depth(name: str, n_layers: int) -> int:
+    """0 for embeddings, i + 1 for transformer block i, n_layers + 1 for what sits on top (final
+    norm, pooler, classification head)."""
+    block = _BLOCK.search(name)
+    if block:
+        return int(block.group(1)) + 1
+    return 0 if _is_embedding(name) else n_layers + 1
+
+
+def adamw(model: torch.nn.Module, lr: float, weight_decay: float, layer_decay: float = 1.0) -> torch.optim.AdamW:
+    """No decay on biases, norms and embeddings (1-D params and embedding tables). With
+    layer_decay < 1, block i trains at lr * layer_decay ** (depth of the head - depth of i):
+    the pre-trained lower layers move less than the freshly initialised head."""
+    n_layers = int(getattr(model.config, "num_hidden_layers", 0)) if layer_decay != 1.0 else 0
+    groups: dict[tuple[int, bool], list[torch.nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim < 2 or "embed" in name or "wte" in name or "wpe" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=torch.cuda.is_available() or None)
+        depth = layer_depth(name, n_layers) if layer_decay != 1.0 else 0
+        decays = not (p.ndim < 2 or _is_embedding(name))
+        groups.setdefault((depth, decays), []).append(p)
+    param_groups = [
+        {
+            "params": params,
+            "weight_decay": weight_decay if decays else 0.0,
+            "lr": lr * layer_decay ** (n_layers + 1 - depth) if layer_decay != 1.0 else lr,
+        }
+        for (depth, decays), params in sorted(groups.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))
+    ]
+    return torch.optim.AdamW(param_groups, lr=lr, betas=(0.9, 0.95), fused=torch.cuda.is_available() or None)
 
 
 def warmup_cosine(
