@@ -20,3 +20,20 @@ def test_metrics_match_hand_computation():
 def test_absent_class_counts_as_zero_not_error():
     m = classification_metrics(np.array([0, 0]), np.array([0, 0]), 2)
     assert m["f1_macro"] == pytest.approx(0.5)
+
+
+def test_paired_bootstrap_interval_covers_the_observed_difference_and_shrinks_with_more_rows():
+    from llmops.evaluation.metrics import macro_f1, paired_bootstrap_f1_diff
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 3000)
+    better = np.where(rng.random(3000) < 0.8, y, rng.integers(0, 3, 3000))
+    worse = np.where(rng.random(3000) < 0.6, y, rng.integers(0, 3, 3000))
+    observed = macro_f1(y, better, 3) - macro_f1(y, worse, 3)
+    assert abs(macro_f1(y, better, 3) - classification_metrics(y, better, 3)["f1_macro"]) < 1e-12
+    low, high = paired_bootstrap_f1_diff(y, better, worse, 3, seed=0)
+    assert 0 < low < observed < high
+    small_low, small_high = paired_bootstrap_f1_diff(y[:300], better[:300], worse[:300], 3, seed=0)
+    assert small_high - small_low > 2 * (high - low)
+    same = paired_bootstrap_f1_diff(y, better, better, 3, seed=0)
+    assert same == (0.0, 0.0)

@@ -105,6 +105,9 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
     assert scratch["init"] == "scratch" and scratch["steps"] == ft["steps"] and scratch["n_params"] == ft["n_params"]
     assert ev["pretrain_gain_f1"] == pytest.approx(ev["f1_macro"] - ev["scratch_f1_macro"])
     assert ev["beats_tfidf"] == (ev["f1_macro"] > ev["baseline_tfidf_f1_macro"])
+    for diff in ("pretrain_gain_f1", "tfidf_margin_f1"):  # paired-bootstrap interval around each difference
+        low, high = ev[f"{diff}_ci95"]
+        assert low <= ev[diff] <= high
     assert "random init" in (ws / "reports/evaluate.md").read_text()
     for key in (
         "accuracy",

@@ -31,6 +31,10 @@ def confusion_png(cm: np.ndarray, labels: list[str], path: Path, title: str) -> 
     plt.close(fig)
 
 
+def _ci(m: dict[str, Any], key: str) -> str:
+    return f" (95% interval {m[key][0]:+.3f} to {m[key][1]:+.3f})" if key in m else ""
+
+
 def markdown(m: dict[str, Any], labels: list[str]) -> str:
     init = m.get("init", "pretrained")
     rows = [(f"fine-tuned classifier (init: {init})", m["accuracy"], m["f1_macro"])]
@@ -50,9 +54,16 @@ def markdown(m: dict[str, Any], labels: list[str]) -> str:
         *[f"| {name} | {acc:.3f} | {f1:.3f} |" for name, acc, f1 in rows],
         "",
         f"Macro precision {m['precision_macro']:.3f}, macro recall {m['recall_macro']:.3f}. "
-        f"Against TF-IDF: {m['f1_macro'] - m['baseline_tfidf_f1_macro']:+.3f} macro-F1"
+        f"Against TF-IDF: {m['f1_macro'] - m['baseline_tfidf_f1_macro']:+.3f} macro-F1{_ci(m, 'tfidf_margin_f1_ci95')}"
         + (" (beats it)." if m["beats_tfidf"] else " (does not beat it).")
-        + (f" What pre-training buys: {m['pretrain_gain_f1']:+.3f} macro-F1." if "pretrain_gain_f1" in m else ""),
+        + (
+            f" What pre-training buys: {m['pretrain_gain_f1']:+.3f} macro-F1{_ci(m, 'pretrain_gain_f1_ci95')}."
+            if "pretrain_gain_f1" in m
+            else ""
+        ),
+        "",
+        "Intervals: 95% paired bootstrap over the test texts (the test split's own noise; the spread over "
+        "training seeds comes on top).",
         "",
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",

@@ -29,7 +29,7 @@ def main() -> int:
     import torch
 
     from llmops.evaluation import baselines
-    from llmops.evaluation.metrics import classification_metrics, confusion
+    from llmops.evaluation.metrics import classification_metrics, confusion, paired_bootstrap_f1_diff
     from llmops.evaluation.predict import TextClassifier
     from llmops.evaluation.report import confusion_png, markdown
 
@@ -47,17 +47,19 @@ def main() -> int:
     pred = clf.predict_proba(test["text"].tolist()).argmax(-1)
     n = len(labels)
     m = classification_metrics(y_test, pred, n, labels)
-    for name, base in (
-        ("majority", baselines.majority(y_train, len(test))),
-        ("tfidf", baselines.tfidf_logreg(train["text"].tolist(), y_train, test["text"].tolist(), seed)),
-    ):
+    tfidf_pred = baselines.tfidf_logreg(train["text"].tolist(), y_train, test["text"].tolist(), seed)
+    for name, base in (("majority", baselines.majority(y_train, len(test))), ("tfidf", tfidf_pred)):
         bm = classification_metrics(y_test, base, n)
         m.update({f"baseline_{name}_{k}": v for k, v in bm.items()})
+    # differences come with a 95% paired-bootstrap interval over the test texts: a gain inside it is noise
+    m["tfidf_margin_f1"] = m["f1_macro"] - m["baseline_tfidf_f1_macro"]
+    m["tfidf_margin_f1_ci95"] = list(paired_bootstrap_f1_diff(y_test, pred, tfidf_pred, n, seed))
     if (SCRATCH / "config.json").exists():  # the ablation: same architecture and budget, random init
         scratch_pred = TextClassifier(SCRATCH).predict_proba(test["text"].tolist()).argmax(-1)
         sm = classification_metrics(y_test, scratch_pred, n)
         m["scratch_accuracy"], m["scratch_f1_macro"] = sm["accuracy"], sm["f1_macro"]
         m["pretrain_gain_f1"] = m["f1_macro"] - sm["f1_macro"]
+        m["pretrain_gain_f1_ci95"] = list(paired_bootstrap_f1_diff(y_test, pred, scratch_pred, n, seed))
         m["pretrain_gain_accuracy"] = m["accuracy"] - sm["accuracy"]
     m["n_test"] = len(test)
     m["beats_tfidf"] = bool(m["f1_macro"] > m["baseline_tfidf_f1_macro"])
