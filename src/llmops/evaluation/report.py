@@ -32,7 +32,7 @@ def confusion_png(cm: np.ndarray, labels: list[str], path: Path, title: str) -> 
 
 
 def _ci(m: dict[str, Any], key: str) -> str:
-    return f" (95% interval {m[key][0]:+.3f} to {m[key][1]:+.3f})" if key in m else ""
+    return f" [95% interval {m[key][0]:+.3f} to {m[key][1]:+.3f}]" if key in m else ""
 
 
 def markdown(m: dict[str, Any], labels: list[str]) -> str:
