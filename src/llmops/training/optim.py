@@ -27,21 +27,15 @@ def adamw(model: torch.nn.Module, lr: float, weight_decay: float, layer_decay: f
     """No decay on biases, norms and embeddings (1-D params and embedding tables). With
     layer_decay < 1, block i trains at lr * layer_decay ** (depth of the head - depth of i):
     the pre-trained lower layers move less than the freshly initialised head."""
-    n_layers = int(getattr(model.config, "num_hidden_layers", 0)) if layer_decay != 1.0 else 0
-    groups: dict[tuple[int, bool], list[torch.nn.Parameter]] = {}
+    n_layers = int(getattr(model.config, "num_hidden_layers", 0))
+    groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}  # (lr scale, decays) -> params
     for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        depth = layer_depth(name, n_layers) if layer_decay != 1.0 else 0
-        decays = not (p.ndim < 2 or _is_embedding(name))
-        groups.setdefault((depth, decays), []).append(p)
+        if p.requires_grad:
+            scale = layer_decay ** (n_layers + 1 - layer_depth(name, n_layers))  # 1.0 everywhere when off
+            groups.setdefault((scale, not (p.ndim < 2 or _is_embedding(name))), []).append(p)
     param_groups = [
-        {
-            "params": params,
-            "weight_decay": weight_decay if decays else 0.0,
-            "lr": lr * layer_decay ** (n_layers + 1 - depth) if layer_decay != 1.0 else lr,
-        }
-        for (depth, decays), params in sorted(groups.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))
+        {"params": params, "weight_decay": weight_decay if decays else 0.0, "lr": lr * scale}
+        for (scale, decays), params in sorted(groups.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))
     ]
     return torch.optim.AdamW(param_groups, lr=lr, betas=(0.9, 0.95), fused=torch.cuda.is_available() or None)
 
