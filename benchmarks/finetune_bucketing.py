@@ -54,7 +54,7 @@ def main() -> int:
     ap.add_argument("--bucket", type=int, default=50)
     args = ap.parse_args()
 
-    params = load_params(ROOT / "params.yaml")
+    params = load_params(path=ROOT / "params.yaml")
     ft = params.finetune
     torch.set_num_threads(int(params.trainer.num_threads))
     from transformers import AutoModelForSequenceClassification

@@ -124,7 +124,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=2)
     args = ap.parse_args()
 
-    params = load_params(ROOT / "params.yaml")
+    params = load_params(path=ROOT / "params.yaml")
     seed, ft = int(params.seed), params.finetune
     torch.set_num_threads(int(params.trainer.num_threads))
     meta = read_json(ROOT / "data/packed/meta.json")

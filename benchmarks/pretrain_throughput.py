@@ -113,7 +113,7 @@ def main() -> None:
     import os
 
     os.chdir(ROOT)
-    params = load_params(check=False)
+    params = load_params()
     meta = read_json(ROOT / "data/packed/meta.json")
     torch.set_num_threads(int(params.trainer.num_threads))
     global PEAK

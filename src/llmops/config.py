@@ -1,19 +1,26 @@
-"""Compose conf/ into params.yaml, and load params.yaml safely in stages.
+"""One config path: conf/ (Hydra) -> params.yaml -> stages.
 
-`dvc repro` does not recompose params.yaml when conf/ changes (only `dvc exp run` does), so a
-stage could silently train on stale params. Every stage therefore loads params through
-`load_params()`, which recomposes conf/ with the overrides recorded in params.yaml's header and
-refuses to run when the two disagree, printing the command that fixes it.
+params.yaml is what every stage reads and what DVC tracks. Two things write it, both by composing
+conf/ with Hydra overrides: `python -m llmops.config [override ...]` (what `make params` / `make
+repro` run) and DVC itself in `dvc exp run -S key=value`. The overrides of the last composition
+are kept in reports/runs/params.json (the `params` stage's output, committed with params.yaml), so
+`dvc exp apply` brings back the overrides with the params.
 
-    python -m llmops.config [override ...]   # write params.yaml (what `make params` runs)
-    python -m llmops.config --check          # exit 1 if params.yaml is stale
+The `params` stage (`python -m llmops.config --check`, first in dvc.yaml) reruns whenever conf/ or
+params.yaml changes. It refuses, in one line, a params.yaml that conf/ no longer composes to with
+those overrides (a conf/ edit followed by plain `dvc repro`), and keys that no stage reads (a
+misspelled `+key`). Each stage loads only the keys it declares (`load_params(KEYS)`): the same list
+as its `params:` in dvc.yaml, so DVC reruns a stage exactly when a key it reads changes.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import shlex
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,94 +29,263 @@ from omegaconf import DictConfig, OmegaConf
 
 PARAMS_FILE = Path("params.yaml")
 CONF_DIR = Path("conf")
-HEADER = "# Generated from conf/ by `python -m llmops.config`; do not edit. overrides: "
+DVC_YAML = Path("dvc.yaml")
+OVERRIDES_FILE = Path("reports/runs/params.json")
+# Read by stages but without effect on their outputs: changing them reruns nothing.
+RUNTIME_KEYS = (
+    "trainer.log_every_n_steps",
+    "pretrain.checkpoint_every_steps",
+    "finetune.checkpoint_every_steps",
+    "tracking.uri",
+    "tracking.experiment",
+)
 
 
-class StaleParamsError(RuntimeError):
-    pass
+class ConfigError(ValueError):
+    """A user error in the configuration: printed as one line, exit code 2."""
 
 
-def compose(overrides: list[str] | tuple[str, ...] = (), conf_dir: Path = CONF_DIR) -> dict[str, Any]:
-    """Compose conf/ with Hydra, exactly as DVC's Hydra composition does, into a plain dict."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base=None):
-        cfg = hydra_compose(config_name="config", overrides=list(overrides))
-    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-
-
-def write_params(overrides: list[str], path: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR) -> dict:
-    params = compose(overrides, conf_dir)
-    body = yaml.safe_dump(params, sort_keys=False, default_flow_style=False)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(HEADER + json.dumps(list(overrides)) + "\n" + body)
-    os.replace(tmp, path)
-    return params
-
-
-def recorded_overrides(path: Path = PARAMS_FILE) -> list[str]:
-    first = path.read_text().split("\n", 1)[0]
-    return json.loads(first[len(HEADER) :]) if first.startswith(HEADER) else []
-
-
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: d}
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}: how params are compared and logged to MLflow."""
+    if not isinstance(d, dict) or not d:
+        return {prefix: d} if prefix else {}
     out: dict[str, Any] = {}
     for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
     return out
 
 
-def flatten(d: Any) -> dict[str, Any]:
-    """{'a': {'b': 1}} -> {'a.b': 1}: how params are logged to MLflow."""
-    return _flatten(d)
+# Names other ML code uses for our keys: difflib alone cannot map learning_rate to lr.
+ALIASES = {
+    "learning_rate": "lr",
+    "num_epochs": "epochs",
+    "n_epochs": "epochs",
+    "max_epochs": "epochs",
+    "wd": "weight_decay",
+    "bs": "batch_size",
+    "batchsize": "batch_size",
+    "max_len": "max_length",
+    "max_seq_length": "max_length",
+    "num_layers": "n_layers",
+    "num_heads": "n_heads",
+    "hidden_size": "d_model",
+    "steps": "max_steps",
+    "warmup": "warmup_steps",
+}
 
 
-def stale_keys(path: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR) -> list[str]:
-    """Keys whose value in params.yaml differs from what conf/ composes to (with the same overrides)."""
-    actual = _flatten(yaml.safe_load(path.read_text()))
-    expected = _flatten(compose(recorded_overrides(path), conf_dir))
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """` (did you mean finetune.lr?)` for the closest existing key, or ""."""
+    known = [k for k in known if k != key]
+    parent, _, leaf = key.rpartition(".")
+    siblings = {k.rpartition(".")[2]: k for k in known if k.rpartition(".")[0] == parent}
+    if ALIASES.get(leaf) in siblings:
+        return f" (did you mean {siblings[ALIASES[leaf]]}?)"
+    close = difflib.get_close_matches(leaf, list(siblings), n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {siblings[close[0]]}?)"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def compose(overrides: Iterable[str] = (), conf_dir: Path = CONF_DIR) -> dict[str, Any]:
+    """Compose conf/ with Hydra, exactly as DVC's Hydra composition does, into a plain dict.
+    A key that does not exist, or a `+key` that no stage reads, is a ConfigError naming the
+    closest existing key."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = list(overrides)
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base=None):
+            cfg = hydra_compose(config_name="config", overrides=overrides)
+        params = OmegaConf.to_container(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        message = [line.strip() for line in str(err).splitlines() if line.strip()]
+        if "Could not find" in message[0]:  # a config group option that does not exist
+            options = []
+            for line in message[1:]:
+                if line.startswith("Config search path"):
+                    break
+                if not line.startswith("Available"):
+                    options.append(line)
+            raise ConfigError(f"conf/: {message[0]}; available: {', '.join(options) or 'none'}") from err
+        bad = next((o for o in overrides if _override_key(o) in str(err)), None)
+        if bad is None:
+            raise ConfigError(f"conf/: {message[0]}") from err
+        known = flatten(compose([o for o in overrides if o != bad], conf_dir))
+        raise ConfigError(
+            f"override {bad!r}: no key {_override_key(bad)!r}{did_you_mean(_override_key(bad), known)}"
+        ) from err
+    added = [o for o in overrides if o.startswith("+") and not is_read(_override_key(o))]
+    if added:
+        key = _override_key(added[0])
+        raise ConfigError(f"override {added[0]!r}: no stage reads {key!r}{did_you_mean(key, flatten(params))}")
+    return params  # type: ignore[return-value]
+
+
+def stage_keys(dvc_yaml: Path = DVC_YAML) -> dict[str, list[str]]:
+    """Each stage's declared param keys (its `params:` in dvc.yaml)."""
+    stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
+    return {name: [p for p in s.get("params", []) if isinstance(p, str)] for name, s in stages.items()}
+
+
+def is_read(key: str, dvc_yaml: Path = DVC_YAML) -> bool:
+    """True when some stage declares `key`, a parent of it, or it is a runtime-only key."""
+    if not dvc_yaml.exists():
+        return True
+    declared = {k for keys in stage_keys(dvc_yaml).values() for k in keys} | set(RUNTIME_KEYS)
+    parts = key.split(".")
+    return any(".".join(parts[:i]) in declared for i in range(1, len(parts) + 1)) or any(
+        d.startswith(key + ".") for d in declared
+    )
+
+
+def recorded_overrides(path: Path = OVERRIDES_FILE) -> list[str]:
+    """The overrides of the last composition of params.yaml (ours or DVC's)."""
+    return list(json.loads(path.read_text()).get("overrides", [])) if path.exists() else []
+
+
+def record_overrides(overrides: list[str], path: Path = OVERRIDES_FILE) -> None:
+    from llmops.io import write_json
+
+    write_json(path, {"overrides": list(overrides), "dvc_experiment": os.environ.get("DVC_EXP_NAME")})
+
+
+def write_params(
+    overrides: list[str], path: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR, record: bool = True
+) -> dict:
+    """Compose conf/ with `overrides` into `path` (atomically) and record the overrides beside it
+    (reports/runs/params.json under the same folder)."""
+    params = compose(overrides, conf_dir)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(params, sort_keys=False, default_flow_style=False))
+    os.replace(tmp, path)
+    if record:
+        record_overrides(overrides, path.parent / OVERRIDES_FILE)
+    return params
+
+
+def dvc_set_params() -> list[str] | None:
+    """The `-S/--set-param` overrides of the `dvc exp run` that launched this process, if any."""
+    try:
+        import psutil
+
+        proc = psutil.Process().parent()
+        while proc is not None:
+            cmd = proc.cmdline()
+            if len(cmd) > 2 and os.path.basename(cmd[1] if "python" in cmd[0] else cmd[0]) == "dvc" and "exp" in cmd:
+                found, args = [], iter(cmd)
+                for arg in args:
+                    if arg in ("-S", "--set-param"):
+                        found.append(next(args, ""))
+                    elif arg.startswith("--set-param="):
+                        found.append(arg.split("=", 1)[1])
+                return [f.split(":", 1)[1] if f.startswith("params.yaml:") else f for f in found]
+            proc = proc.parent()
+    except Exception:  # psutil missing, or a parent we may not inspect
+        return None
+    return None
+
+
+def stale_keys(params: dict, overrides: list[str], conf_dir: Path = CONF_DIR) -> list[str]:
+    actual, expected = flatten(params), flatten(compose(overrides, conf_dir))
     return sorted(
         k for k in actual.keys() | expected.keys() if actual.get(k, "<missing>") != expected.get(k, "<missing>")
     )
 
 
-def check_fresh(path: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR) -> None:
-    # Inside `dvc exp run`, DVC has just composed params.yaml from conf/ plus the -S overrides.
-    if os.environ.get("DVC_EXP_BASELINE_REV") or not conf_dir.is_dir():
-        return
-    keys = stale_keys(path, conf_dir)
-    if keys:
-        overrides = " ".join(recorded_overrides(path))
-        raise StaleParamsError(
-            f"{path} does not match what conf/ composes to (overrides: [{overrides}]); "
-            f"differing keys: {', '.join(keys[:10])}{' ...' if len(keys) > 10 else ''}.\n"
-            f"Recompose it, then rerun:  python -m llmops.config {overrides}  (or: make params)\n"
-            "For a one-off variation use `dvc exp run -S key=value`, which composes conf/ itself."
+def _as_override(key: str, value: Any) -> str:
+    return f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
+
+
+def check(path: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR, record: Path = OVERRIDES_FILE) -> list[str]:
+    """What the `params` stage runs. Returns the overrides params.yaml was composed with (and
+    records them); raises ConfigError when params.yaml is stale or holds a key no stage reads."""
+    params = yaml.safe_load(path.read_text())
+    unread = [k for k in flatten(params) if not is_read(k)]
+    if unread:
+        raise ConfigError(
+            f"{path}: no stage reads {unread[0]!r}"
+            f"{did_you_mean(unread[0], [k for k in flatten(params) if is_read(k)])}; remove that override"
         )
+    if os.environ.get("DVC_EXP_BASELINE_REV"):  # `dvc exp run` composed conf/ with its -S overrides just now
+        overrides = dvc_set_params()
+        if overrides is None:  # a queued run: the overrides are whatever differs from conf/
+            overrides = [_as_override(k, flatten(params)[k]) for k in stale_keys(params, [], conf_dir)]
+        record_overrides(overrides, record)
+        return overrides
+    overrides = recorded_overrides(record)
+    keys = stale_keys(params, overrides, conf_dir)
+    if keys:
+        expected = flatten(compose(overrides, conf_dir))
+        shown = ", ".join(f"{k} (params.yaml {flatten(params).get(k)!r}, conf/ {expected.get(k)!r})" for k in keys[:3])
+        more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+        ov = " ".join(overrides)
+        dvc_args = "".join(" -S " + shlex.quote(o) for o in overrides)
+        raise ConfigError(
+            f"{path} is not what conf/ composes to with its overrides [{ov}]: {shown}{more}; "
+            f'recompose with: make params OVERRIDES="{ov}"  (or: dvc exp run{dvc_args})'
+        )
+    record_overrides(overrides, record)
+    return overrides
 
 
-def load_params(path: Path = PARAMS_FILE, check: bool = True) -> DictConfig:
-    """params.yaml as an attribute-access config, after checking it is not stale."""
-    if check:
-        check_fresh(path)
-    return OmegaConf.create(yaml.safe_load(path.read_text()))
+def select(params: dict, keys: Iterable[str]) -> dict[str, Any]:
+    """The sub-tree of `params` holding only `keys` (dotted; a key may name a whole group)."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        value = OmegaConf.select(OmegaConf.create(params), key, throw_on_missing=False, default=KeyError)
+        if value is KeyError:
+            continue
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+    return out
+
+
+def load_params(keys: Iterable[str] | None = None, path: Path = PARAMS_FILE) -> DictConfig:
+    """params.yaml as an attribute-access config. With `keys` (a stage's declared params plus the
+    runtime keys), only those: reading any other key raises, so the stage's `params:` in dvc.yaml
+    cannot miss a key the stage reads."""
+    params = yaml.safe_load(path.read_text())
+    if keys is not None:
+        params = select(params, [*keys, *RUNTIME_KEYS])
+    cfg = OmegaConf.create(params)
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def load_stage_params(stage: str, path: Path = PARAMS_FILE) -> DictConfig:
+    """The params `stage` declares in dvc.yaml (plus the runtime keys), and nothing else."""
+    return load_params(stage_keys()[stage], path)
+
+
+def all_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
+    """The whole of params.yaml: what each MLflow run logs, so any two runs compare on any key."""
+    return yaml.safe_load(path.read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--check"]:
-        try:
-            check_fresh()
-        except StaleParamsError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        print(f"{PARAMS_FILE} is in sync with conf/")
-        return 0
-    write_params(argv)
-    print(f"wrote {PARAMS_FILE} (overrides: {argv})")
+    try:
+        if argv[:1] == ["--check"]:
+            overrides = check()
+            print(f"params: {PARAMS_FILE} matches conf/ (overrides: [{' '.join(overrides)}])")
+            return 0
+        write_params(argv)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {PARAMS_FILE} (overrides: [{' '.join(argv)}])")
     return 0
 
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from llmops.config import PARAMS_FILE, recorded_overrides, write_params
+from llmops.config import ConfigError, recorded_overrides, write_params
 
 DECISION = Path("reports/runs/registry.json")
 METRICS_DIFF = Path("reports/metrics_diff.md")
@@ -49,7 +49,9 @@ def retrain(overrides: list[str], remote: str | None, tolerance: float, base: st
     pulled = _dvc("pull", "--allow-missing", check=False)
     _say("pulled the remote's cache" if pulled.returncode == 0 else "nothing to pull yet (first run?)")
 
-    overrides = overrides or (recorded_overrides(PARAMS_FILE) if PARAMS_FILE.exists() else [])
+    overrides = overrides or recorded_overrides()
+    if not any(o.lstrip("+").startswith("tracking.register=") for o in overrides):
+        overrides = [*overrides, "tracking.register=true"]  # retraining exists to register and gate
     write_params(overrides)  # picks up any conf/ change: the trigger of most retrains
     status = json.loads(_dvc("status", "--json").stdout or "{}")
     if not status:
@@ -70,6 +72,9 @@ def retrain(overrides: list[str], remote: str | None, tolerance: float, base: st
     print(METRICS_DIFF.read_text())
 
     decision = json.loads(DECISION.read_text())
+    if not decision.get("registered", True):
+        _say(f"model not registered ({decision['reason']})")
+        return 0
     _say(f"{decision['model']} v{decision['version']}: {decision['decision']} ({decision['reason']})")
     before = decision["champion_score_before"]
     if decision["decision"] != "champion" and before is not None and decision["score"] < before - tolerance:
@@ -85,6 +90,9 @@ def main(args) -> int:
     remote = args.remote or os.environ.get("LLMOPS_DVC_REMOTE")
     try:
         return retrain(list(args.overrides), remote, args.tolerance, args.base)
+    except ConfigError as e:
+        print(f"retrain: error: {e}", file=sys.stderr)
+        return 2
     except RuntimeError as e:
         print(f"retrain: error: {e}", file=sys.stderr)
         return 1

@@ -27,6 +27,7 @@ def _csv(rows, header=("text", "label")) -> str:
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    shutil.copy2(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")  # each stage reads its declared params from it
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
 

@@ -12,6 +12,7 @@ from ..conftest import ROOT, run
 
 def test_clean_data_passes_the_gate_with_a_readable_report(tmp_path):
     shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    shutil.copy2(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")  # each stage reads its declared params from it
     write_params(["experiment=ci"], tmp_path / "params.yaml", tmp_path / "conf")
     raw = tmp_path / "data" / "raw"
     raw.mkdir(parents=True)

@@ -8,15 +8,24 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from llmops.config import load_params
+from llmops.config import load_stage_params
 
 
 def main() -> int:
-    params = load_params()
+    params = load_stage_params("finetune")
     from llmops.training.finetune import Job, run
 
     init = str(params.finetune.init)
-    return run(params, Job("finetune", init, Path("models/classifier"), Path("metrics/finetune.json")))
+    return run(
+        params,
+        Job(
+            stage="finetune",
+            init=init,
+            out=Path("models/classifier"),
+            metrics=Path("metrics/finetune.json"),
+            curves=Path("reports/curves/finetune"),
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmops.config import load_params
+from llmops.config import load_stage_params
 from llmops.data import sources
 from llmops.data.split import stratified_subsample
 from llmops.io import atomic_dir, write_json
@@ -20,7 +20,7 @@ OUT = Path("data/raw")
 
 
 def main() -> int:
-    params = load_params()
+    params = load_stage_params("ingest")
     data, seed = params.data, int(params.seed)
     try:
         with atomic_dir(OUT) as tmp:  # on any error nothing is left behind for DVC to cache
@@ -46,11 +46,31 @@ def main() -> int:
         (OUT / "manifest.json",),
         tags={f"llmops.data.{s['file']}.sha256": s["sha256"] for s in manifest["sources"]},
     )
+    if data.source == "files":
+        _warn_if_git_would_commit(Path(data.labeled.path))
     enc = ""
     if "encoding" in labeled_info:
         enc = f", read as {labeled_info['encoding']} ({labeled_info['encoding_source']})"
     print(f"ingest: {labeled} labeled rows from {labeled_info['file']}{enc}, {n_corpus} corpus documents -> {OUT}/")
     return 0
+
+
+def _warn_if_git_would_commit(path: Path) -> None:
+    """A data file inside the repository that git does not ignore ends up in git history, and
+    `dvc exp run` commits it into each experiment: say how DVC takes it over instead."""
+    import subprocess
+
+    try:
+        inside = path.resolve().is_relative_to(Path.cwd().resolve())
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(path)], capture_output=True).returncode == 0
+    except OSError:  # no git: nothing to warn about
+        return
+    if inside and not ignored:
+        print(
+            f"ingest: warning: {path} is not ignored by git, so `dvc exp run` would commit it into the "
+            f"experiment; run `dvc add {path}` (DVC versions it, git ignores it)",
+            file=sys.stderr,
+        )
 
 
 def _read_sources(data, tmp: Path) -> tuple[dict, list[dict]]:

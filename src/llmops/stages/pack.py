@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from llmops.config import load_params
+from llmops.config import load_stage_params
 from llmops.data.corpus import iter_texts_with_source
 from llmops.data.packing import pack_sources, token_dtype
 from llmops.data.sources import sha256
@@ -20,7 +20,7 @@ OUT = Path("data/packed")
 
 
 def main() -> int:
-    params = load_params()
+    params = load_stage_params("pack")
     tok = load_tokenizer(TOKENIZER)
     ids = special_ids(tok, params.tokenizer.special_tokens)
     dtype = token_dtype(tok.get_vocab_size())

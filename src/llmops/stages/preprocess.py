@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from llmops.config import load_params
+from llmops.config import load_stage_params
 from llmops.data.cleaning import cleaner
 from llmops.data.dedup import SeenHashes, dedup_labeled, text_hashes
 from llmops.data.neardup import near_duplicates
@@ -34,7 +34,7 @@ CORPUS_SCHEMA = pa.schema([("text", pa.string()), ("source", pa.string())])
 
 
 def main() -> int:
-    params = load_params()
+    params = load_stage_params("preprocess")
     data, pp, seed = params.data, params.data.preprocess, int(params.seed)
     remove_outputs(OUT)
     stats: dict[str, int] = {}

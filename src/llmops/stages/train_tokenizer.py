@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from llmops.config import load_params
+from llmops.config import load_stage_params
 from llmops.data.corpus import iter_texts
 from llmops.data.tokenizer import save_for_transformers, train_bpe
 from llmops.io import atomic_dir
@@ -17,7 +17,7 @@ OUT = Path("models/tokenizer")
 
 
 def main() -> int:
-    params = load_params()
+    params = load_stage_params("train_tokenizer")
     tcfg = params.tokenizer
     special = dict(tcfg.special_tokens)
     tok = train_bpe(iter_texts(IN), tcfg.vocab_size, tcfg.min_frequency, special)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmops.config import load_params
+from llmops.config import load_stage_params
 from llmops.io import atomic_dir, read_json, remove_outputs
 from llmops.tracking.runs import log_stage_run
 from llmops.validation import gate, suites
@@ -24,7 +24,7 @@ REPORT = Path("reports/validation")
 
 
 def main() -> int:
-    params = load_params()
+    params = load_stage_params("validate")
     data, v = params.data, params.data.validation
     remove_outputs(OUT)  # never leave a previous run's validated data behind a failed gate
     manifest = read_json(RAW / "manifest.json")
