@@ -65,14 +65,14 @@ def champion(env):
     from mlflow.tracking import MlflowClient
 
     return str(
-        MlflowClient(env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias("llmops-classifier", "champion").version
+        MlflowClient(env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias("reviews-classifier", "champion").version
     )
 
 
 def versions(env):
     from mlflow.tracking import MlflowClient
 
-    return len(MlflowClient(env["MLFLOW_TRACKING_URI"]).search_model_versions("name='llmops-classifier'"))
+    return len(MlflowClient(env["MLFLOW_TRACKING_URI"]).search_model_versions("name='reviews-classifier'"))
 
 
 def test_a_first_retrain_trains_pushes_and_registers_the_champion(repo):
@@ -109,7 +109,19 @@ def test_c_new_labeled_rows_through_dvc_retrain_and_register_a_new_version(repo)
         "champion" if decision["score"] > decision["champion_score_before"] + 0.005 else "challenger"
     )
     assert "f1_macro" in (ws / "reports/metrics_diff.md").read_text()
+    # the test split changed (300 new rows): the champion was re-scored on it, not taken from its tag
+    assert decision["champion_score_before"] == pytest.approx(_score_on_test_split(ws, env, before), abs=1e-6)
     commit(ws, "retrain 2")
+
+
+def _score_on_test_split(ws, env, version):
+    import mlflow
+    from sklearn.metrics import f1_score
+
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    test = pd.read_parquet(ws / "data/processed/test.parquet")
+    pred = mlflow.pyfunc.load_model(f"models:/reviews-classifier/{version}").predict(test[["text"]])["label"]
+    return f1_score(test["label"], pred, average="macro")
 
 
 def test_d_a_worse_config_is_refused_and_the_champion_stays(repo):
@@ -119,3 +131,27 @@ def test_d_a_worse_config_is_refused_and_the_champion_stays(repo):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "refused" in proc.stdout
     assert champion(env) == before and versions(env) == 3
+
+
+def test_e_a_toy_own_data_model_never_blocks_a_default_retrain(repo):
+    """A perfect toy model on another file registers under its own name; the next retrain of the
+    reviews data is gated against the reviews champion only."""
+    from mlflow.tracking import MlflowClient
+
+    ws, env, _, _ = repo
+    rows = [("great ride", "good"), ("awful traffic", "bad")] * 150
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(ws / "data" / "toy.csv", index=False)
+    run(["dvc", "add", "data/toy.csv"], cwd=ws)
+    toy = ["experiment=ci", "data=files", "data.labeled.path=data/toy.csv", "data.corpus.include_default=false"]
+    run(["python", "-m", "llmops.config", *toy, "tracking.register=true"], cwd=ws)
+    run(["dvc", "repro"], cwd=ws, env=env)
+    decision = json.loads((ws / "reports/runs/registry.json").read_text())
+    assert decision["model"] == "toy-classifier" and decision["decision"] == "champion"
+    before = champion(env)
+    proc = retrain(repo, "finetune.lr=0.002", tolerance="1.0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    decision = json.loads((ws / "reports/runs/registry.json").read_text())
+    assert decision["model"] == "reviews-classifier" and decision["champion_version_before"] == int(before)
+    assert "toy" not in decision["reason"]
+    toy_champion = MlflowClient(env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias("toy-classifier", "champion")
+    assert str(toy_champion.version) == "1"

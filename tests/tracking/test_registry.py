@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -46,7 +47,9 @@ def registry(tmp_path_factory):
     return root, uri, model_dir
 
 
-def _register(uri, model_dir, score, margin=0.005):
+def _register(uri, model_dir, score, margin=0.005, labels=LABELS, rescored=None, name="llmops-classifier"):
+    """Log + register the tiny model and gate it. `rescored`: the champion's score on this
+    version's test split (default: the score it was registered with, i.e. the same split)."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -54,8 +57,20 @@ def _register(uri, model_dir, score, margin=0.005):
 
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run():
-        info = pyfunc.log_classifier(model_dir, LABELS, "llmops-classifier")
-    return registry.gate(MlflowClient(uri), "llmops-classifier", info.registered_model_version, score, margin)
+        info = pyfunc.log_classifier(model_dir, LABELS, name)
+    return registry.gate(
+        MlflowClient(uri),
+        name=name,
+        version=info.registered_model_version,
+        score=score,
+        margin=margin,
+        labels=labels,
+        rescore=lambda mv: rescored if rescored is not None else float(mv.tags[registry.SCORE_TAG]),
+    )
+
+
+def _version(client, alias, name="llmops-classifier"):
+    return str(client.get_model_version_by_alias(name, alias).version)
 
 
 def test_champion_moves_only_for_a_better_model(registry):
@@ -68,12 +83,56 @@ def test_champion_moves_only_for_a_better_model(registry):
     worse = _register(uri, model_dir, 0.65)
     assert worse["decision"] == "challenger" and worse["champion_version_before"] == first["version"]
     tie = _register(uri, model_dir, 0.703)  # within the margin: not better enough
-    assert tie["decision"] == "challenger"
-    assert str(client.get_model_version_by_alias("llmops-classifier", "champion").version) == str(first["version"])
+    assert tie["decision"] == "challenger" and _version(client, "champion") == str(first["version"])
+    # the challenger alias moved from `worse` to `tie`: worse's tag says so
+    assert (
+        client.get_model_version("llmops-classifier", worse["version"])
+        .tags["gate_decision"]
+        .startswith("former challenger")
+    )
     better = _register(uri, model_dir, 0.75)
     assert better["decision"] == "champion" and better["champion_score_before"] == pytest.approx(0.70)
-    assert str(client.get_model_version_by_alias("llmops-classifier", "champion").version) == str(better["version"])
-    assert str(client.get_model_version_by_alias("llmops-classifier", "challenger").version) == str(tie["version"])
+    assert _version(client, "champion") == str(better["version"]) and _version(client, "challenger") == str(
+        tie["version"]
+    )
+    old = client.get_model_version("llmops-classifier", first["version"]).tags["gate_decision"]
+    assert old == f"former champion (replaced by v{better['version']})", "no stale 'champion' tag"
+
+
+def test_the_champion_is_compared_on_the_challengers_test_split(registry):
+    """A champion that scored 0.90 on its own (easier) test split but 0.60 on the challenger's loses
+    to a challenger's 0.65 on that split: the stored 0.90 is never compared."""
+    from mlflow.tracking import MlflowClient
+
+    _, uri, model_dir = registry
+    client = MlflowClient(uri)
+    name = "split-test-classifier"
+    _register(uri, model_dir, 0.90, name=name)
+    new = _register(uri, model_dir, 0.65, rescored=0.60, name=name)
+    assert new["decision"] == "champion" and new["champion_score_before"] == pytest.approx(0.60)
+    assert "re-scored on this test split" in new["reason"] and _version(client, "champion", name) == "2"
+
+
+def test_another_label_set_is_never_compared(registry):
+    from mlflow.tracking import MlflowClient
+
+    _, uri, model_dir = registry
+    client = MlflowClient(uri)
+    name = "labels-test-classifier"
+    _register(uri, model_dir, 0.50, name=name)
+    toy = _register(uri, model_dir, 1.0, labels=["bad", "good"], name=name)
+    assert toy["decision"] == "refused" and "nothing to compare" in toy["reason"]
+    assert _version(client, "champion", name) == "1"
+
+
+def test_the_model_name_follows_the_task():
+    from omegaconf import OmegaConf
+
+    from llmops.tracking.registry import model_name
+
+    assert model_name(OmegaConf.create({"model_name": None}), "tweet-sentiment") == "tweet-sentiment-classifier"
+    assert model_name(OmegaConf.create({"model_name": None}), "data/My Reviews.csv") == "my-reviews-classifier"
+    assert model_name(OmegaConf.create({"model_name": "mine"}), "tweet-sentiment") == "mine"
 
 
 def test_pyfunc_predicts_labels_and_probabilities(registry):
@@ -89,6 +148,9 @@ def test_pyfunc_predicts_labels_and_probabilities(registry):
     assert out[[f"prob_{x}" for x in LABELS]].sum(axis=1).round(5).eq(1).all()
     sig = model.metadata.signature
     assert sig.inputs.input_names() == ["text"]
+    # logged from code: loading runs pyfunc_model.py, nothing is unpickled
+    local = mlflow.artifacts.download_artifacts("models:/llmops-classifier@champion")
+    assert not list(Path(local).rglob("*.pkl")) and "pyfunc_model.py" in (Path(local) / "MLmodel").read_text()
     reqs = open(mlflow.pyfunc.get_model_dependencies("models:/llmops-classifier@champion")).read()
     assert "torch==2.13.0" in reqs and "+cpu" not in reqs and "transformers==5.24.0" in reqs
 
@@ -160,3 +222,19 @@ def test_generate_cli_samples_from_a_causal_lm(registry, capsys, tmp_path):
     assert first.startswith("I love")
     main(["generate", "I love", "--model", str(tmp_path), "--max-new-tokens", "5", "--seed", "1"])
     assert capsys.readouterr().out == first, "same seed, same sample"
+
+
+def test_cli_user_errors_are_one_line_with_exit_2(registry, capsys, tmp_path, monkeypatch):
+    from llmops.cli import main
+
+    _, _, model_dir = registry
+    monkeypatch.chdir(tmp_path)  # outside any workspace
+    assert main(["predict", "some text"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("llmops predict: error: no classifier at ") and str(tmp_path) in err and "\n" not in err
+    (tmp_path / "texts.csv").write_text("body\nhello\n")
+    assert main(["predict", "--file", "texts.csv", "--model", str(model_dir)]) == 2
+    assert "no column 'text'; columns are ['body'] (set --text-column)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as version:
+        main(["--version"])
+    assert version.value.code == 0 and capsys.readouterr().out.startswith("llmops ")

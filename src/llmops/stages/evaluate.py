@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from llmops.config import load_params
+from llmops.config import load_stage_params
 from llmops.io import atomic_dir, read_json, write_json, write_text
 from llmops.tracking.runs import stage_run
 
@@ -18,13 +18,14 @@ DATA = Path("data/processed")
 MODEL = Path("models/classifier")
 SCRATCH = Path("models/classifier_scratch")
 METRICS = Path("metrics/evaluate.json")
+HEADLINE = Path("metrics/headline.json")  # what `dvc metrics show` / `dvc exp show` list: fits 120 columns
 PLOTS = Path("reports/evaluate")
 REPORT = Path("reports/evaluate.md")
 REGISTRY = Path("reports/runs/registry.json")
 
 
 def main() -> int:
-    params = load_params()
+    params = load_stage_params("evaluate")
     import mlflow
     import torch
 
@@ -74,11 +75,12 @@ def main() -> int:
             )
             confusion_png(cm, labels, tmp / "confusion_matrix.png", f"test macro-F1 {m['f1_macro']:.3f}")
         write_json(METRICS, m)
+        write_json(HEADLINE, headline(m))
         write_text(REPORT, markdown(m, labels))
         mlflow.log_metrics({k: float(v) for k, v in m.items() if isinstance(v, int | float | np.floating)})
         for path in (METRICS, REPORT, PLOTS / "confusion_matrix.png"):
             mlflow.log_artifact(str(path))
-        _register(params, labels, m["f1_macro"])
+        _register(params, labels, m["f1_macro"], test, y_test)
     print(
         f"evaluate: accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} "
         f"(TF-IDF {m['baseline_tfidf_f1_macro']:.3f}, majority acc {m['baseline_majority_accuracy']:.3f}"
@@ -92,34 +94,91 @@ def main() -> int:
     return 0
 
 
-def _register(params, labels: list[str], f1: float) -> dict:
-    """Log the classifier as a pyfunc model, register it, and run the champion gate."""
+def headline(m: dict) -> dict:
+    """The few figures to compare runs by; every other one stays in its stage's metrics file."""
+    pretrain = read_json(Path("metrics/pretrain.json"))
+    finetune = read_json(Path("metrics/finetune.json"))
+    out = {
+        "f1_macro": m["f1_macro"],
+        "accuracy": m["accuracy"],
+        "tfidf_f1": m["baseline_tfidf_f1_macro"],
+        "val_f1": finetune.get("best_val_f1_macro"),
+        "lm_ppl": pretrain.get("val_perplexity"),
+    }
+    if "scratch_f1_macro" in m:
+        out.update(scratch_f1=m["scratch_f1_macro"], gain_f1=m["pretrain_gain_f1"])
+    return {k: round(v, 4) for k, v in out.items() if v is not None}
+
+
+def _register(params, labels: list[str], f1: float, test: pd.DataFrame, y_test: np.ndarray) -> dict:
+    """Log the classifier as a pyfunc model, register it under the task's model name, and run the
+    champion gate, re-scoring the champion on this test split. Skipped (and said so) where
+    tracking.register rules it out: the ci smoke setup and exploratory `dvc exp run`s."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    from llmops.evaluation.metrics import classification_metrics
     from llmops.tracking import pyfunc, registry
+    from llmops.tracking.runs import run_context
 
-    name = params.tracking.registered_model
+    register, why = registry.should_register(params.tracking.register)
+    if not register:
+        decision = {"registered": False, "reason": why}
+        mlflow.set_tag("llmops.registry.decision", "not registered")
+        write_json(REGISTRY, decision)
+        print(f"evaluate: not registered ({why})")
+        return decision
+    name = registry.model_name(params.tracking, params.data.task)
     info = pyfunc.log_classifier(MODEL, labels, name)
+    label_id = {lab: i for i, lab in enumerate(labels)}
+
+    def rescore(version) -> float:
+        out = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}").predict(test[["text"]])
+        pred = out["label"].map(label_id).fillna(-1).astype(int).to_numpy()
+        return classification_metrics(y_test, pred, len(labels))["f1_macro"]
+
+    context = run_context()
+    lineage = {
+        "llmops.data_sha256": _data_fingerprint(),
+        "llmops.overrides": context["llmops.overrides"],
+        "llmops.git_commit": context["llmops.git_commit"],
+        "llmops.dvc_experiment": context.get("llmops.dvc_experiment", "(none)"),
+        "llmops.run_id": mlflow.active_run().info.run_id,
+    }
+    client = MlflowClient(mlflow.get_tracking_uri())
     decision = registry.gate(
-        MlflowClient(mlflow.get_tracking_uri()),
-        name,
-        info.registered_model_version,
-        f1,
-        float(params.tracking.champion_margin),
+        client,
+        name=name,
+        version=info.registered_model_version,
+        score=f1,
+        margin=float(params.tracking.champion_margin),
+        labels=labels,
+        rescore=rescore,
+        lineage=lineage,
     )
     mlflow.set_tags(
         {
+            "llmops.registry.model": name,
             "llmops.registry.version": str(decision["version"]),
             "llmops.registry.decision": decision["decision"],
-            "llmops.registry.reason": decision["reason"],
+            "llmops.registry.reason": decision["reason"][:500],
         }
     )
     if decision["champion_score_before"] is not None:
-        mlflow.log_metric("champion_f1_macro_before", decision["champion_score_before"])
-    write_json(REGISTRY, decision)
+        mlflow.log_metric("summary/champion_f1_macro_rescored", decision["champion_score_before"])
+    write_json(REGISTRY, {"registered": True, **decision})
     print(f"evaluate: registered {name} v{decision['version']} as {decision['decision']} ({decision['reason']})")
     return decision
+
+
+def _data_fingerprint() -> str:
+    """sha256 over the processed splits and label set: which data a model version was trained on."""
+    import hashlib
+
+    from llmops.data.sources import sha256
+
+    parts = [sha256(DATA / f) for f in ("train.parquet", "val.parquet", "test.parquet", "labels.json")]
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The classifier as an MLflow pyfunc model: a column of texts in, the label and the class
 probabilities out. Built on our own loader, not mlflow.transformers (which breaks with our
-transformers version); the llmops package travels with the model as code."""
+transformers version); the llmops package travels with the model as code, and the model itself is
+logged from code (pyfunc_model.py), not as a pickle."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def log_classifier(model_dir: Path, labels: list[str], registered_name: str | No
     """Log (and register) the classifier in the active run; returns MLflow's ModelInfo."""
     return mlflow.pyfunc.log_model(
         name="classifier",
-        python_model=TextClassifierModel(),
+        python_model=str(Path(__file__).with_name("pyfunc_model.py")),
         artifacts={"model_dir": str(model_dir)},
         code_paths=[str(Path(llmops.__file__).parent)],
         pip_requirements=pip_requirements(),
