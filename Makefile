@@ -13,7 +13,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install params repro test lint unit integration mlflow-ui mlflow-server browser clean
+.PHONY: install params repro test lint unit integration mlflow-ui mlflow-server serve plots browser clean
 
 install: $(STAMP)
 
@@ -25,8 +25,9 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 # params.yaml is generated from conf/; pass Hydra overrides with OVERRIDES="experiment=ci ..."
+# (a misspelled key stops here, in about a second, naming the closest existing key)
 params: install
-	$(BIN)/python -m llmops.config $(OVERRIDES)
+	@$(BIN)/python -m llmops.config $(OVERRIDES)
 
 # The whole pipeline on the embedded default data (or OVERRIDES), then the metrics.
 repro: params
@@ -42,18 +43,30 @@ unit: install
 integration: install
 	$(BIN)/pytest -q -m integration
 
-test: install lint browser
+test: install lint
 	$(BIN)/pytest -q --durations=10
 
 MLFLOW_PORT ?= 5000
 
+# The MLflow UI over the workspace's store: one worker, job execution off (mlflow ui's defaults
+# start 11 processes on this 2-core machine)
 mlflow-ui: install
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port $(MLFLOW_PORT)
+	@$(BIN)/python -m llmops.tracking.lineage
+	$(BIN)/python -m llmops.tracking.server --port $(MLFLOW_PORT) --db mlflow.db --artifacts mlartifacts
+
+# The champion of this workspace's model over HTTP on 127.0.0.1 (MODEL=models:/NAME@ALIAS to choose)
+SERVE_PORT ?= 5001
+serve: install
+	$(BIN)/llmops serve --port $(SERVE_PORT) $(if $(MODEL),--model $(MODEL))
 
 # A tracking server for a team (sqlite store, one worker, job execution off); then
 #   export MLFLOW_TRACKING_URI=http://127.0.0.1:$(MLFLOW_PORT)
 mlflow-server: install
 	$(BIN)/python -m llmops.tracking.server --port $(MLFLOW_PORT)
+
+# DVC plots (training curves of the workspace, or REVS="exp-a exp-b" overlaid) as offline HTML
+plots: install
+	$(BIN)/llmops plots $(REVS)
 
 # Headless Chromium (Debian package) for the MLflow UI test
 browser:

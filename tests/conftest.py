@@ -13,6 +13,8 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
+CI = ["experiment=ci", "tracking.register=true"]  # the tiny setup, opted into the registry
+MODEL = "tweet-sentiment-classifier"  # what the default data registers as
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -54,7 +56,7 @@ def ci_pipeline(tmp_path_factory):
     base = tmp_path_factory.mktemp("pipeline")
     ws = copy_repo(base / "repo")
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{ws}/mlflow.db"}
-    run(["python", "-m", "llmops.config", "experiment=ci"], cwd=ws)
+    run(["python", "-m", "llmops.config", *CI], cwd=ws)
     first = run(["dvc", "repro"], cwd=ws, env=env)
     snapshot = base / "snapshot"
     shutil.copytree(ws, snapshot, symlinks=True)
@@ -150,10 +152,11 @@ CHROMIUM_FLAGS = [
 
 
 def mlflow_ui_pages(ws: Path, experiment_id: str, run_ids: list[str], out: Path) -> dict[str, tuple[str, Path]]:
-    """The MLflow UI over the workspace's store, rendered by headless Chromium: the experiment's runs
-    page (filtered to evaluate runs, metric charts) and the compare page of `run_ids` (its metrics
-    table holds f1_macro). Returns {page: (DOM after the scripts ran, screenshot)}; screenshots are
-    also copied to the repository's reports/ for a person to look at."""
+    """The MLflow UI over the workspace's store (served as `make mlflow-ui` serves it), rendered by
+    headless Chromium: the /llmops landing page, the experiment as a click on it opens it, its runs
+    table (filtered to evaluate runs), the compare page of `run_ids` and the registered model's page.
+    Returns {page: (DOM after the scripts ran, screenshot)}; screenshots stay in `out` (a temp
+    folder), whose path the test prints."""
     chromium = shutil.which("chromium")
     if chromium is None:
         if os.environ.get("CI"):
@@ -161,9 +164,12 @@ def mlflow_ui_pages(ws: Path, experiment_id: str, run_ids: list[str], out: Path)
         pytest.skip("chromium not installed (make browser)")
     out.mkdir(parents=True, exist_ok=True)
     quoted = lambda ids: "%5B" + ",".join(f"%22{i}%22" for i in ids) + "%5D"  # noqa: E731  a JSON list in a URL
-    pages = {
-        "experiment": f"#/experiments/{experiment_id}/runs?compareRunsMode=CHART&searchFilter={FILTER}",
+    pages = {  # in this order, in one browser profile: the landing page sets the browser's default view
+        "landing": "llmops",  # what `make mlflow-ui` prints: the runs in the Model training view
+        "experiment": f"#/experiments/{experiment_id}",  # where a click on the experiment lands
+        "runs": f"#/experiments/{experiment_id}/runs?searchFilter={FILTER}",
         "compare": f"#/compare-runs?runs={quoted(run_ids)}&experiments={quoted([experiment_id])}",
+        "model": f"#/models/{MODEL}",
     }
     result = {}
     with tracking_server(ws, "mlflow.db") as uri:
@@ -171,7 +177,7 @@ def mlflow_ui_pages(ws: Path, experiment_id: str, run_ids: list[str], out: Path)
             common = [
                 chromium,
                 *CHROMIUM_FLAGS,
-                f"--user-data-dir={out / ('profile-' + name)}",
+                f"--user-data-dir={out / 'profile'}",
                 "--window-size=1800,2400",
                 "--virtual-time-budget=30000",
             ]
@@ -179,7 +185,6 @@ def mlflow_ui_pages(ws: Path, experiment_id: str, run_ids: list[str], out: Path)
             dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
             shot = out / f"mlflow_ui_{name}.png"
             subprocess.run([*common, f"--screenshot={shot}", url], capture_output=True, timeout=180, check=True)
-            (ws / "reports").mkdir(exist_ok=True)
-            shutil.copy2(shot, ROOT / "reports" / shot.name)
             result[name] = (dom, shot)
+    print(f"MLflow UI screenshots: {out}")
     return result

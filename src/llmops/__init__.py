@@ -1,6 +1,13 @@
 """llmops: a pipeline from raw text to a registered classifier."""
 
-import os as _os
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("llmops")
+except PackageNotFoundError:  # run from a source tree without an install
+    __version__ = "0+unknown"
+
+import os as _os  # noqa: E402
 
 # Nothing is downloaded at run time, and no telemetry leaves the machine.
 for _k, _v in {

@@ -2,6 +2,10 @@
 
 llmops predict "some text" ["more text" ...] [--model models/classifier] [--file texts.csv]
 llmops generate "prompt" [--model models/pretrained] [--max-new-tokens 40]
+llmops serve [--model models:/tweet-sentiment-classifier@champion] [--port 5001]
+llmops retrain [override ...]
+
+User errors (a missing model or file, a wrong column) print one line and exit 2.
 """
 
 from __future__ import annotations
@@ -13,29 +17,66 @@ import sys
 from pathlib import Path
 
 
-def _predict(args: argparse.Namespace) -> int:
-    from llmops.evaluation.predict import TextClassifier
+class UserError(Exception):
+    """Printed as `llmops <command>: error: <message>`, exit code 2, no traceback."""
 
+
+def _is_uri(model: str) -> bool:
+    return "://" in model or model.startswith("models:/")
+
+
+def _model_dir(path: str, what: str) -> Path:
+    model = Path(path)
+    if not (model / "config.json").is_file():
+        raise UserError(
+            f"no {what} at {model.resolve()} (run `make repro` in the workspace first, or pass --model "
+            "a model directory or models:/<name>@champion)"
+        )
+    return model
+
+
+def _read_texts(path: str, column: str) -> list[str]:
+    import pandas as pd
+
+    from llmops.data.sources import DataSourceError, iter_table
+
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        table = pd.concat(iter_table(Path(path)))
+    except DataSourceError as err:
+        raise UserError(str(err)) from err
+    if column not in table.columns:
+        columns = [c for c in table.columns if c != "row"][:20]  # row: our record number
+        raise UserError(f"{path}: no column {column!r}; columns are {columns} (set --text-column)")
+    return table[column].astype(str).tolist()
+
+
+def _predict(args: argparse.Namespace) -> int:
     texts = list(args.texts)
     if args.file:
-        import pandas as pd
-
-        from llmops.data.sources import iter_table
-
-        texts += pd.concat(iter_table(Path(args.file)))[args.text_column].astype(str).tolist()
+        texts += _read_texts(args.file, args.text_column)
     if not texts:
-        print("llmops predict: give texts as arguments or --file", file=sys.stderr)
-        return 2
-    if "://" in args.model or args.model.startswith("models:/"):  # a registry or run URI: the pyfunc model
+        raise UserError("give texts as arguments or --file")
+    if _is_uri(args.model):  # a registry or run URI: the pyfunc model
         import mlflow
         import pandas as pd
+        from mlflow.exceptions import MlflowException
 
         mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
-        out = mlflow.pyfunc.load_model(args.model).predict(pd.DataFrame({"text": texts}))
+        try:
+            model = mlflow.pyfunc.load_model(args.model)
+        except MlflowException as err:
+            raise UserError(
+                f"{args.model}: {str(err).splitlines()[0][:300]} (tracking URI {mlflow.get_tracking_uri()})"
+            ) from err
+        out = model.predict(pd.DataFrame({"text": texts}))
         labels = [c.removeprefix("prob_") for c in out.columns if c.startswith("prob_")]
         rows = [[float(r[f"prob_{lab}"]) for lab in labels] for _, r in out.iterrows()]
     else:
-        clf = TextClassifier(args.model)
+        from llmops.evaluation.predict import TextClassifier
+
+        clf = TextClassifier(_model_dir(args.model, "classifier"))
         labels, rows = clf.labels, clf.predict_proba(texts).tolist()
     for text, probs in zip(texts, rows, strict=True):
         scores = {lab: round(float(p), 4) for lab, p in zip(labels, probs, strict=True)}
@@ -49,8 +90,9 @@ def _generate(args: argparse.Namespace) -> int:
 
     from llmops.models.hf import load_tokenizer
 
-    tok = load_tokenizer(args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model).eval()
+    model_dir = _model_dir(args.model, "pre-trained language model")
+    tok = load_tokenizer(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     torch.manual_seed(args.seed)
     ids = tok(args.prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
     with torch.no_grad():
@@ -66,6 +108,62 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    """`mlflow models serve` for a registered model on 127.0.0.1, with this venv's executables on
+    PATH (the server starts uvicorn by name), replacing this process so signals reach it."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    model = args.model or f"models:/{_default_model_name()}@champion"
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        raise UserError(f"no MLflow store at {uri} (run `make repro` first, or set MLFLOW_TRACKING_URI)")
+    cmd = [f"{bin_dir}/mlflow", "models", "serve", "-m", model, "--env-manager", "local",
+           "-h", "127.0.0.1", "-p", str(args.port)]  # fmt: skip
+    print(f"serving {model} on http://127.0.0.1:{args.port}/invocations (tracking URI {uri})", flush=True)
+    os.execve(cmd[0], cmd, env)
+    return 0  # not reached
+
+
+def _default_model_name() -> str:
+    """The model name the pipeline registers under with the workspace's params.yaml."""
+    from llmops.config import PARAMS_FILE, load_params
+    from llmops.tracking.registry import model_name
+
+    if not PARAMS_FILE.exists():
+        raise UserError(
+            f"no {PARAMS_FILE.resolve()}: run inside the workspace, or pass --model models:/<name>@champion"
+        )
+    params = load_params(["tracking.model_name", "data.task"])
+    return model_name(params.tracking, params.data.task)
+
+
+def _plots(args: argparse.Namespace) -> int:
+    """`dvc plots show` (or `diff` of the given revisions / experiments) rendered into one HTML page
+    that works offline: Vega, Vega-Lite and Vega-Embed are inlined from the pinned vl-convert
+    package instead of DVC's default CDN script tags."""
+    import subprocess
+
+    import vl_convert
+
+    if not Path("dvc.yaml").is_file():
+        raise UserError(f"no dvc.yaml in {Path.cwd()}: run inside the workspace")
+    template = Path(".dvc/tmp/llmops-plots-template.html")
+    template.parent.mkdir(parents=True, exist_ok=True)
+    bundle = vl_convert.javascript_bundle()
+    template.write_text(
+        '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n<title>llmops plots</title>\n'
+        f"<script>\n{bundle}\n</script>\n</head>\n<body>\n{{plot_divs}}\n</body>\n</html>\n"
+    )
+    dvc = str(Path(sys.executable).parent / "dvc")
+    verb = ["diff", *args.revisions] if args.revisions else ["show"]
+    cmd = [dvc, "plots", *verb, "--html-template", str(template), "-o", args.out]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UserError(f"dvc plots {verb[0]} failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1][:300]}")
+    print(f"plots: {Path(args.out, 'index.html')} (offline; open it in a browser)")
+    return 0
+
+
 def _retrain(args: argparse.Namespace) -> int:
     from llmops.retrain import main as retrain_main
 
@@ -73,7 +171,10 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from llmops import __version__
+
     parser = argparse.ArgumentParser(prog="llmops", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"llmops {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("predict", help="label texts with the fine-tuned classifier")
     p.add_argument("texts", nargs="*")
@@ -99,8 +200,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     r.add_argument("--base", default="HEAD", help="git revision for `dvc metrics diff`")
     r.set_defaults(func=_retrain)
+    s = sub.add_parser("serve", help="serve a registered model over HTTP on 127.0.0.1 (mlflow models serve)")
+    s.add_argument("--model", help="default: models:/<the workspace's model name>@champion")
+    s.add_argument("--port", type=int, default=5001)
+    s.set_defaults(func=_serve)
+    pl = sub.add_parser("plots", help="render the DVC plots (training curves, confusion) to offline HTML")
+    pl.add_argument("revisions", nargs="*", help="git revisions or experiment names to overlay (dvc plots diff)")
+    pl.add_argument("-o", "--out", default="reports/plots")
+    pl.set_defaults(func=_plots)
     args = parser.parse_args(argv)
-    return args.func(args)
+    from llmops.console import quiet_third_party
+
+    quiet_third_party()
+    try:
+        return args.func(args)
+    except UserError as err:
+        print(f"llmops {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from ..conftest import mlflow_ui_pages, run, tracking_server
+from ..conftest import CI, MODEL, mlflow_ui_pages, run, tracking_server
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +22,7 @@ def read(ws, path):
 
 
 STAGES = [
+    "params",
     "ingest",
     "validate",
     "preprocess",
@@ -82,6 +83,8 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
         "reports/evaluate/confusion.csv",
         "reports/evaluate/confusion_matrix.png",
         *[f"reports/runs/{s}.json" for s in STAGES],
+        "reports/curves/pretrain/train_loss.csv",
+        "reports/curves/finetune/val_f1_macro.csv",
     ]:
         assert (ws / path).is_file(), path
     manifest = read(ws, "data/raw/manifest.json")
@@ -126,8 +129,18 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
 def test_mlflow_runs_lineage_and_registry(pipeline):
     ws, env, _ = pipeline
     runs = runs_by_stage(env)
-    assert set(runs) == set(STAGES)
+    assert set(runs) == set(STAGES) - {"params"}
     last = {stage: rs[-1] for stage, rs in runs.items()}
+    # readable names, the overrides and the commit on every run; single values kept out of the charts
+    assert last["pretrain"].info.run_name == "pretrain · experiment=ci tracking.register=true"
+    assert last["finetune"].data.tags["llmops.overrides"] == "experiment=ci tracking.register=true"
+    assert len(last["evaluate"].data.tags["llmops.git_commit"]) == 40
+    assert "summary/n_params" in last["finetune"].data.metrics and "n_params" not in last["finetune"].data.metrics
+    exp = client(env).get_experiment_by_name("llmops")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # opens on runs, not GenAI
+    # the per-step curves are DVC plots too
+    curve = (ws / "reports/curves/pretrain/train_loss.csv").read_text().splitlines()
+    assert curve[0] == "step,train_loss" and len(curve) > 2
     assert len({r.data.tags["llmops.pipeline_id"] for r in last.values()}) == 1, "one dvc repro, one pipeline id"
     for stage, r in last.items():
         assert r.info.status == "FINISHED" and len(r.data.tags["llmops.params_hash"]) == 16
@@ -141,16 +154,28 @@ def test_mlflow_runs_lineage_and_registry(pipeline):
     artifacts = {a.path for a in client(env).list_artifacts(last["pretrain"].info.run_id)}
     assert {"loss_curves.png", "samples.txt", "model"} <= artifacts
     assert "summary.md" in {a.path for a in client(env).list_artifacts(last["validate"].info.run_id)}
-    champion = client(env).get_model_version_by_alias("llmops-classifier", "champion")
+    champion = client(env).get_model_version_by_alias(MODEL, "champion")
     assert str(champion.version) == "1" and champion.run_id == last["evaluate"].info.run_id
     assert read(ws, "reports/runs/registry.json")["decision"] == "champion"
+    # lineage on the version: data fingerprint, label set, overrides, commit
+    assert len(champion.tags["llmops.data_sha256"]) == 64
+    assert json.loads(champion.tags["llmops.labels"]) == ["negative", "neutral", "positive"]
+    assert champion.tags["llmops.overrides"] == "experiment=ci tracking.register=true"
 
 
 def test_cached_rerun_is_a_noop_and_a_param_change_reruns_only_what_depends_on_it(pipeline):
     ws, env, _ = pipeline
     assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == []
-    run(["python", "-m", "llmops.config", "experiment=ci", "finetune.lr=0.002"], cwd=ws)
-    assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == ["finetune", "finetune_scratch", "evaluate"]
+    # a runtime-only key reruns nothing but the params check
+    run(["python", "-m", "llmops.config", *CI, "trainer.log_every_n_steps=5"], cwd=ws)
+    assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == ["params"]
+    run(["python", "-m", "llmops.config", *CI, "finetune.lr=0.002"], cwd=ws)
+    assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == [
+        "params",
+        "finetune",
+        "finetune_scratch",
+        "evaluate",
+    ]
     # the finetune run of this pipeline chains to the *cached* pretrain run, not a new one
     runs = runs_by_stage(env)
     assert len(runs["pretrain"]) == 1
@@ -160,46 +185,84 @@ def test_cached_rerun_is_a_noop_and_a_param_change_reruns_only_what_depends_on_i
 def test_a_worse_model_leaves_the_champion_alone(pipeline):
     ws, env, _ = pipeline
     c = client(env)
-    before = str(c.get_model_version_by_alias("llmops-classifier", "champion").version)
-    run(
-        ["python", "-m", "llmops.config", "experiment=ci", "finetune.max_steps=1", "finetune.val_every_steps=1"], cwd=ws
-    )
+    before = str(c.get_model_version_by_alias(MODEL, "champion").version)
+    run(["python", "-m", "llmops.config", *CI, "finetune.max_steps=1", "finetune.val_every_steps=1"], cwd=ws)
     run(["dvc", "repro"], cwd=ws, env=env)
     decision = read(ws, "reports/runs/registry.json")
     assert decision["decision"] == "challenger", decision
-    assert str(c.get_model_version_by_alias("llmops-classifier", "champion").version) == before
-    assert str(c.get_model_version_by_alias("llmops-classifier", "challenger").version) == str(decision["version"])
+    assert "re-scored on this test split" in decision["reason"]
+    assert str(c.get_model_version_by_alias(MODEL, "champion").version) == before
+    assert str(c.get_model_version_by_alias(MODEL, "challenger").version) == str(decision["version"])
 
 
-def test_exp_run_variations_compare_in_mlflow_and_its_ui(pipeline):
+def test_exp_runs_then_plain_dvc_repro_and_exp_apply(pipeline):
+    """Sequences of the daily workflow: `dvc exp run -S` twice, then plain `dvc repro` (a no-op),
+    `dvc exp apply` of the first, then `dvc repro` again; a `+key` no stage reads is refused before
+    any training. The two variations compare in the MLflow UI (headless Chromium)."""
     ws, env, _ = pipeline
+    names = []
     for lr in ("0.0015", "0.004"):  # neither is the ci default (3e-3): both must rerun
         proc = run(["dvc", "exp", "run", "-S", "experiment=ci", "-S", f"finetune.lr={lr}"], cwd=ws, env=env)
-        assert stages_run(proc.stdout) == ["finetune", "finetune_scratch", "evaluate"]
+        assert stages_run(proc.stdout) == ["params", "finetune", "finetune_scratch", "evaluate"]
+        assert read(ws, "reports/runs/params.json")["overrides"] == ["experiment=ci", f"finetune.lr={lr}"]
+        assert read(ws, "reports/runs/registry.json")["registered"] is False  # exploratory: no registry
+        again = run(["dvc", "repro"], cwd=ws, env=env)
+        assert stages_run(again.stdout) == [] and "Traceback" not in again.stdout + again.stderr
+        names.append(read(ws, "reports/runs/params.json")["dvc_experiment"])
+    run(["dvc", "exp", "apply", names[0]], cwd=ws)
+    applied = run(["dvc", "repro"], cwd=ws, env=env)
+    assert stages_run(applied.stdout) == [] and "Traceback" not in applied.stdout + applied.stderr
+    assert read(ws, "reports/runs/params.json")["overrides"] == ["experiment=ci", "finetune.lr=0.0015"]
+
+    refused = run(
+        ["dvc", "exp", "run", "-S", "experiment=ci", "-S", "+finetune.learning_rate=1e-3"], cwd=ws, check=False
+    )
+    assert refused.returncode != 0 and stages_run(refused.stdout) == ["params"]
+    assert "no stage reads 'finetune.learning_rate' (did you mean finetune.lr?)" in refused.stdout + refused.stderr
+
+    # both experiments' training curves overlaid by `dvc plots diff`, as a page that needs no internet
+    plots = run(["llmops", "plots", *names, "-o", str(ws.parent / "plots")], cwd=ws)
+    page = (ws.parent / "plots" / "index.html").read_text()
+    assert "index.html" in plots.stdout and "cdn." not in page and "vegaEmbed" in page
+    assert all(name in page for name in names) and "val_f1_macro" in page
+
     evaluate_runs = runs_by_stage(env)["evaluate"][-2:]
     assert [r.data.params["finetune.lr"] for r in evaluate_runs] == ["0.0015", "0.004"]
-    names = [r.info.run_name for r in evaluate_runs]
-    assert all(n.startswith("evaluate [") for n in names) and len(set(names)) == 2
+    run_names = [r.info.run_name for r in evaluate_runs]
+    assert run_names == [f"evaluate · {name}" for name in names]
+    assert [r.data.tags["llmops.dvc_experiment"] for r in evaluate_runs] == names
+    assert evaluate_runs[1].data.tags["llmops.overrides"] == "experiment=ci finetune.lr=0.004"
+    # the first experiment's commit existed when the second ran: its runs were tagged with it
+    exp_commit = evaluate_runs[0].data.tags["llmops.exp_commit"]
+    assert run(["git", "cat-file", "-t", exp_commit], cwd=ws).stdout.strip() == "commit"
     exp_id = client(env).get_experiment_by_name("llmops").experiment_id
     pages = mlflow_ui_pages(ws, exp_id, [r.info.run_id for r in evaluate_runs], ws.parent / "ui")
-    experiment_dom, experiment_shot = pages["experiment"]
+    landing_dom = pages["landing"][0]
+    assert run_names[1] in landing_dom and "f1_macro" in landing_dom, "the landing page shows the runs"
+    experiment_dom = pages["experiment"][0]
+    assert run_names[1] in experiment_dom, "a click on the experiment must land on its runs, not the GenAI overview"
+    assert "Token Usage" not in experiment_dom
+    runs_dom = pages["runs"][0]
+    for name in run_names:
+        assert name in runs_dom, f"run {name} not in the runs table"
     compare_dom, compare_shot = pages["compare"]
-    for name in names:
-        assert name in experiment_dom, f"run {name} not on the experiment page"
+    for name in run_names:
         assert name in compare_dom
     assert "f1_macro" in compare_dom and "finetune.lr" in compare_dom
-    assert experiment_shot.stat().st_size > 20_000 and compare_shot.stat().st_size > 20_000
+    model_dom = pages["model"][0]
+    assert MODEL in model_dom and "champion" in model_dom and "challenger" in model_dom
+    assert compare_shot.stat().st_size > 20_000 and pages["runs"][1].stat().st_size > 20_000
 
 
 def test_pipeline_against_a_real_tracking_server(pipeline):
     ws, _, _ = pipeline
-    run(["python", "-m", "llmops.config", "experiment=ci"], cwd=ws)  # the exp runs above left DVC's params.yaml
+    run(["python", "-m", "llmops.config", *CI], cwd=ws)  # the exp runs above left DVC's params.yaml
     with tracking_server(ws) as uri:
         run(["dvc", "repro", "--force", "-s", "evaluate"], cwd=ws, env={"MLFLOW_TRACKING_URI": uri})
         c = client({"MLFLOW_TRACKING_URI": uri})
         (r,) = c.search_runs([c.get_experiment_by_name("llmops").experiment_id])
         assert r.data.tags["llmops.stage"] == "evaluate" and "f1_macro" in r.data.metrics
-        assert str(c.get_model_version_by_alias("llmops-classifier", "champion").version) == "1"
+        assert str(c.get_model_version_by_alias(MODEL, "champion").version) == "1"
     leftovers = subprocess.run(["pgrep", "-f", str(ws / "server.db")], capture_output=True, text=True).stdout
     assert leftovers == "", f"server processes outlived the server: {leftovers}"
 
@@ -211,9 +274,9 @@ def test_conf_edit_then_plain_dvc_repro_is_stopped(repo_copy):
     proc = run(["dvc", "repro"], cwd=ws, check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert "does not match what conf/ composes to" in out and "finetune.lr" in out
-    assert "python -m llmops.config" in out
-    assert not (ws / "data/raw").exists()
+    assert "is not what conf/ composes to with its overrides []" in out and "finetune.lr" in out
+    assert 'make params OVERRIDES=""' in out and "Traceback" not in out
+    assert stages_run(proc.stdout) == ["params"] and not (ws / "data/raw").exists()
 
 
 def test_unknown_label_stops_dvc_repro_at_validate(repo_copy):
@@ -238,7 +301,7 @@ def test_unknown_label_stops_dvc_repro_at_validate(repo_copy):
     proc = run(["dvc", "repro"], cwd=ws, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert stages_run(proc.stdout) == ["ingest", "validate"]
+    assert stages_run(proc.stdout) == ["params", "ingest", "validate"]
     assert "expect_column_values_to_be_in_set, column 'label'" in out and "angry" in out
     assert not (ws / "data/validated").exists() and not (ws / "data/processed").exists()
     assert (ws / "reviews.csv").read_bytes() == before

@@ -56,7 +56,13 @@ def test_ddp_two_processes_match_one_process_under_dvc(ci_pipeline, tmp_path):
 
     run([*CI, *DDP], cwd=ws)
     out = run(["dvc", "repro"], cwd=ws, env=env)
-    assert re.findall(r"Running stage '(\w+)'", out.stdout) == ["pretrain", "finetune", "finetune_scratch", "evaluate"]
+    assert re.findall(r"Running stage '(\w+)'", out.stdout) == [
+        "params",
+        "pretrain",
+        "finetune",
+        "finetune_scratch",
+        "evaluate",
+    ]
     assert "Starting with 2 processes" in out.stdout + out.stderr
     two_pt, two_ft = read(ws, "metrics/pretrain.json"), read(ws, "metrics/finetune.json")
     assert two_pt["world_size"] == 2 and two_pt["micro_batch"] * 2 == two_pt["global_batch"] == one_pt["global_batch"]
@@ -71,7 +77,7 @@ def test_ddp_two_processes_match_one_process_under_dvc(ci_pipeline, tmp_path):
         (only,) = runs(env, stage)
         assert only.info.status == "FINISHED" and only.data.params["trainer.devices"] == "2"
     (pretrain_run,) = runs(env, "pretrain")
-    assert pretrain_run.data.metrics["final_tokens_per_sec"] > 0 and 0 < pretrain_run.data.metrics["final_mfu"] < 1
+    assert pretrain_run.data.metrics["summary/tokens_per_sec"] > 0 and 0 < pretrain_run.data.metrics["summary/mfu"] < 1
     assert not checkpoints(ws, "pretrain") and not checkpoints(ws, "finetune")  # finished runs leave none
 
 
@@ -160,7 +166,13 @@ def test_hf_init_fine_tunes_a_local_checkpoint_with_its_own_tokenizer(ci_pipelin
     ws, env = workspace_from(snapshot, tmp_path / "hf")
     run([*CI, *HF], cwd=ws)
     out = run(["dvc", "repro"], cwd=ws, env=env)
-    assert re.findall(r"Running stage '(\w+)'", out.stdout) == ["pretrain", "finetune", "finetune_scratch", "evaluate"]
+    assert re.findall(r"Running stage '(\w+)'", out.stdout) == [
+        "params",
+        "pretrain",
+        "finetune",
+        "finetune_scratch",
+        "evaluate",
+    ]
     assert "pretrain: skipped" in out.stdout
     assert read(ws, "metrics/pretrain.json")["skipped"] is True
     assert not (ws / "models/pretrained/model.safetensors").exists()

@@ -1,1 +1,6 @@
-"""DVC stage entry points: `python -m llmops.stages.<name>`. Thin: read params, call areas, write outs."""
+"""DVC stage entry points: `python -m llmops.stages.<name>`. Each reads its declared params and
+inputs, calls the areas, and writes its outs atomically."""
+
+from llmops.console import quiet_third_party
+
+quiet_third_party()

@@ -12,20 +12,21 @@ import sys
 import time
 from pathlib import Path
 
-from llmops.config import load_params
+from llmops.config import load_stage_params
 from llmops.io import atomic_dir, read_json, write_json
-from llmops.tracking.runs import log_loss_curves, tracking_uri, write_run_ref
+from llmops.tracking.runs import log_curves, tracking_uri, write_run_ref
 
 PACKED = Path("data/packed")
 TOKENIZER = Path("models/tokenizer")
 OUT = Path("models/pretrained")
 METRICS = Path("metrics/pretrain.json")
+CURVES = Path("reports/curves/pretrain")
 PROMPTS = ["The", "I think that", "Driverless cars", "In 1900,"]
 KEYS = ["model", "tokenizer", "pretrain", "seed"]  # not trainer: resuming on other hardware is fine
 
 
 def main() -> int:
-    params = load_params()
+    params = load_stage_params("pretrain")
     if params.finetune.init == "hf":  # fine-tuning starts from a Hugging Face checkpoint: nothing to pre-train
         return _skip(params)
     import mlflow
@@ -34,7 +35,7 @@ def main() -> int:
 
     from llmops.models.hf import build_lm_config, load_tokenizer
     from llmops.models.lm import CausalLM
-    from llmops.training.callbacks import Throughput
+    from llmops.training.callbacks import Progress, Throughput
     from llmops.training.checkpoints import StepCheckpoint
     from llmops.training.data import BatchPlan, FixedWindows, PackedTokens, window_batches
     from llmops.training.dist import world_size
@@ -61,9 +62,15 @@ def main() -> int:
         checkpoint = StepCheckpoint(session.folder.last, pt.checkpoint_every_steps)
         plan = BatchPlan.from_config(pt, world_size(tcfg), "pretrain", context)
         trainer = build_trainer(
-            tcfg, session.run, tracking_uri(params), [throughput, checkpoint], plan, pt.max_steps, pt.val_every_steps,
+            tcfg,
+            run=session.run,
+            tracking_uri=tracking_uri(params),
+            callbacks=[throughput, checkpoint, Progress("pretrain", throughput)],
+            plan=plan,
+            max_steps=pt.max_steps,
+            val_every_steps=pt.val_every_steps,
             gradient_clip_val=pt.grad_clip,
-        )  # fmt: skip
+        )
         val = FixedWindows(val_tokens, pt.val_batches * plan.global_batch, plan.micro_batch)
         train = window_batches(
             train_tokens, plan, pt.max_steps, seed, device == "cuda", meta.get("train_segments"),
@@ -109,11 +116,11 @@ def main() -> int:
             (tmp / "samples.txt").write_text("\n\n".join(samples) + "\n")
             write_run_ref(tmp / "mlflow_run.json", session.run)
         write_json(METRICS, metrics)
-        mlflow.log_metrics({f"final_{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float)})
+        mlflow.log_metrics({f"summary/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float)})
         mlflow.log_text("\n\n".join(samples), "samples.txt")
         mlflow.log_artifact(str(METRICS))
         mlflow.log_artifacts(str(OUT), artifact_path="model")
-        log_loss_curves(session.run, "pre-training loss")
+        log_curves(session.run, "pre-training loss", CURVES)
     mfu = f", MFU {metrics['mfu']:.1%} of {peak:.2f} TFLOP/s ({peak_source})" if metrics["mfu"] is not None else ""
     print(
         f"pretrain: val_loss {val_loss:.4f} (ppl {metrics['val_perplexity']:.1f}), "
@@ -123,13 +130,14 @@ def main() -> int:
 
 
 def _skip(params) -> int:
-    from llmops.tracking.runs import log_stage_run
+    from llmops.tracking.runs import log_stage_run, write_empty_curves
 
     reason = {"skipped": True, "reason": "finetune.init=hf: the classifier starts from finetune.checkpoint"}
     with atomic_dir(OUT) as tmp:
         write_json(tmp / "skipped.json", reason)
     write_json(METRICS, reason)
-    log_stage_run("pretrain", params, ["finetune.init", "finetune.checkpoint"], tags={"llmops.skipped": "true"})
+    write_empty_curves(CURVES, ("train_loss", "val_loss"))
+    log_stage_run("pretrain", params, ["finetune.init"], tags={"llmops.skipped": "true"})
     print(f"pretrain: skipped ({reason['reason']})")
     return 0
 

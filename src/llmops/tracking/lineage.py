@@ -30,3 +30,44 @@ def pipeline_id() -> str:
     except Exception:  # no psutil, or a parent we may not inspect: fall through
         pass
     return f"manual-{uuid.uuid4().hex[:12]}"
+
+
+def experiment_commits() -> dict[str, str]:
+    """{DVC experiment name: its commit}, from the refs `dvc exp run` leaves (refs/exps/...)."""
+    import subprocess
+
+    out = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps"], capture_output=True, text=True
+    ).stdout
+    commits = {}
+    for line in out.splitlines():
+        ref, sha = line.split()
+        if ref.count("/") >= 4:  # refs/exps/<2>/<38>/<name>; skip exec/, temp refs
+            commits[ref.rsplit("/", 1)[1]] = sha
+    return commits
+
+
+def backfill_experiment_commits(client, experiment_id: str) -> int:
+    """Tag each run of a finished `dvc exp run` with the experiment's own commit
+    (`llmops.exp_commit`): it exists only after the run, so the next stage run or `make mlflow-ui`
+    fills it in. Returns how many runs were tagged."""
+    commits = experiment_commits()
+    if not commits:
+        return 0
+    runs = client.search_runs([experiment_id], "tags.`llmops.dvc_experiment` LIKE '%'", max_results=5000)
+    tagged = 0
+    for run in runs:
+        name = run.data.tags.get("llmops.dvc_experiment")
+        if name in commits and "llmops.exp_commit" not in run.data.tags:
+            client.set_tag(run.info.run_id, "llmops.exp_commit", commits[name])
+            tagged += 1
+    return tagged
+
+
+if __name__ == "__main__":  # python -m llmops.tracking.lineage: what `make mlflow-ui` runs first
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
+    exp = client.get_experiment_by_name(os.environ.get("LLMOPS_EXPERIMENT", "llmops"))
+    if exp is not None:
+        print(f"tagged {backfill_experiment_commits(client, exp.experiment_id)} runs with their experiment's commit")

@@ -12,8 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from llmops.config import flatten
+from llmops.config import all_params, flatten, recorded_overrides
 from llmops.tracking.lineage import RUN_REFS, pipeline_id
+
+# MLflow 3 opens an experiment without this tag on its GenAI overview; ours are training runs.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def tracking_uri(params: Any) -> str:
@@ -28,17 +31,48 @@ def git_commit() -> str:
 
 
 def params_subset(params: Any, keys: list[str]) -> dict[str, Any]:
+    """{key: value} for the dotted `keys` present in `params` (a key may name a sub-tree)."""
     from omegaconf import OmegaConf
 
-    container = OmegaConf.to_container(params, resolve=True) if not isinstance(params, dict) else params
+    cfg = OmegaConf.create(params) if isinstance(params, dict) else params
     out: dict[str, Any] = {}
-    for key in keys:  # dotted keys select sub-trees: "data.preprocess"
-        node: Any = container
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
+    for key in keys:
+        node = OmegaConf.select(cfg, key, default=None)
         if node is not None:
-            out[key] = node
+            out[key] = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
     return out
+
+
+def run_context() -> dict[str, str]:
+    """Where a run comes from: the Hydra overrides, the DVC experiment, the commit."""
+    overrides = recorded_overrides()
+    exp = os.environ.get("DVC_EXP_NAME", "")
+    tags = {
+        "llmops.overrides": " ".join(overrides) or "(none)",
+        "llmops.git_commit": git_commit(),
+        "llmops.git_dirty": str(git_dirty()).lower(),
+    }
+    if exp:
+        # the experiment's own commit exists only once `dvc exp run` has finished; its name finds it:
+        # `git rev-parse $(git for-each-ref --format='%(refname)' 'refs/exps/**/<name>')`
+        tags["llmops.dvc_experiment"] = exp
+        tags["llmops.dvc_baseline"] = os.environ.get("DVC_EXP_BASELINE_REV", "")
+    return tags
+
+
+def run_name(stage: str, context: dict[str, str]) -> str:
+    label = context.get("llmops.dvc_experiment") or (
+        context["llmops.overrides"] if context["llmops.overrides"] != "(none)" else "defaults"
+    )
+    return f"{stage} · {label[:80]}"
+
+
+def git_dirty() -> bool:
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+        return bool(out.stdout.strip())
+    except OSError:
+        return False
 
 
 def params_hash(subset: dict[str, Any]) -> str:
@@ -56,23 +90,37 @@ def stage_run(
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(params))
-    mlflow.set_experiment(params.tracking.experiment)
+    experiment = mlflow.set_experiment(params.tracking.experiment)
+    if experiment.tags.get("mlflow.experimentKind") != EXPERIMENT_KIND["mlflow.experimentKind"]:
+        mlflow.set_experiment_tags(EXPERIMENT_KIND)
+    _backfill(experiment.experiment_id)
     subset = params_subset(params, keys)
+    context = run_context()
     all_tags = {
         "llmops.stage": stage,
-        "llmops.git_commit": git_commit(),
         "llmops.params_hash": params_hash(subset),
         "llmops.pipeline_id": pipeline_id(),
+        **context,
         **(tags or {}),
     }
-    exp = os.environ.get("DVC_EXP_NAME")
-    name = f"{stage} [{exp}]" if exp else stage
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else name, tags=all_tags) as run:
-        # the whole composed config, so any two runs compare on any param in the UI
-        everything = params_subset(params, list(params.keys()))
-        mlflow.log_params({k: str(v)[:500] for k, v in flatten(everything).items()})
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name(stage, context), tags=all_tags) as run:
+        if run_id is None:  # the whole composed config, so any two runs compare on any param in the UI
+            mlflow.log_params({k: str(v)[:500] for k, v in flatten(all_params()).items()})
         yield run
     write_run_ref(RUN_REFS / f"{stage}.json", run)
+
+
+def _backfill(experiment_id: str) -> None:
+    """Earlier `dvc exp run`s have commits now: tag their runs (never fails the stage)."""
+    try:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        from llmops.tracking.lineage import backfill_experiment_commits
+
+        backfill_experiment_commits(MlflowClient(mlflow.get_tracking_uri()), experiment_id)
+    except Exception as err:  # a stage must not fail over bookkeeping of earlier runs
+        print(f"note: could not tag earlier experiment runs with their commits ({type(err).__name__})")
 
 
 def write_run_ref(path: Path, run: Any, **extra: Any) -> None:
@@ -91,39 +139,61 @@ def log_stage_run(
     failed: bool = False,
     tags: dict[str, str] | None = None,
 ) -> None:
-    """A data stage's run, logged once its work is done (or has failed: the run is then FAILED)."""
+    """A data stage's run, logged once its work is done (or has failed: the run is then FAILED
+    and no run reference is written)."""
     import mlflow
 
-    try:
-        with stage_run(stage, params, keys, tags) as run:
-            numeric = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, int | float)}
-            if numeric:
-                mlflow.log_metrics(numeric)
-            for path in artifacts:
-                if path.is_dir():
-                    mlflow.log_artifacts(str(path), artifact_path=path.name)
-                elif path.exists():
-                    mlflow.log_artifact(str(path))
-            if failed:
-                raise _StageFailed(run.info.run_id)
-    except _StageFailed:
-        pass
+    run = _failed_run(stage, params) if failed else stage_run(stage, params, keys, tags)
+    with run:
+        numeric = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, int | float)}
+        if numeric:
+            mlflow.log_metrics({f"summary/{k}": v for k, v in numeric.items()})
+        for path in artifacts:
+            if path.is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=path.name)
+            elif path.exists():
+                mlflow.log_artifact(str(path))
+        if failed:
+            mlflow.end_run(status="FAILED")
 
 
-class _StageFailed(Exception):
-    """Raised inside the run so MLflow marks it FAILED and no run reference is written."""
+def _failed_run(stage: str, params: Any) -> Any:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(params))
+    mlflow.set_experiment(params.tracking.experiment)
+    context = run_context()
+    tags = {"llmops.stage": stage, "llmops.pipeline_id": pipeline_id(), **context}
+    return mlflow.start_run(run_name=run_name(stage, context) + " (failed)", tags=tags)
 
 
-def log_loss_curves(run: Any, title: str) -> None:
-    """train_loss / val_loss of the active run as loss_curves.png in its artifacts."""
+def write_empty_curves(out: Path, keys: tuple[str, ...]) -> None:
+    """Header-only curve files for a skipped training stage (DVC expects its outputs)."""
+    from llmops.io import atomic_dir
+
+    with atomic_dir(out) as tmp:
+        for key in keys:
+            (tmp / f"{key}.csv").write_text(f"step,{key}\n")
+
+
+def log_curves(run: Any, title: str, out: Path, keys: tuple[str, ...] = ("train_loss", "val_loss")) -> None:
+    """The run's per-step curves as one CSV per metric in `out` (step,<metric>: the DVC plots in
+    dvc.yaml, so `dvc plots diff` compares experiments' curves) and as loss_curves.png in MLflow."""
     import tempfile
 
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    from llmops.io import atomic_dir
     from llmops.tracking.plots import loss_curves_png
 
+    client = MlflowClient(mlflow.get_tracking_uri())
+    with atomic_dir(out) as tmp:
+        for key in keys:
+            history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+            lines = [f"step,{key}", *(f"{m.step},{m.value:.6g}" for m in history)]
+            (tmp / f"{key}.csv").write_text("\n".join(lines) + "\n")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "loss_curves.png"
-        if loss_curves_png(MlflowClient(mlflow.get_tracking_uri()), run.info.run_id, path, title):
+        if loss_curves_png(client, run.info.run_id, path, title):
             mlflow.log_artifact(str(path))

@@ -1,4 +1,5 @@
-"""A local MLflow tracking server for a team: sqlite store, one worker, job execution off.
+"""A local MLflow tracking server for a team: sqlite store, one worker, job execution off, and a
+/llmops page that opens the UI on the training runs (llmops.tracking.ui_app).
 
     python -m llmops.tracking.server [--port 5000] [--db mlflow.db] [--artifacts mlartifacts]
     (or: make mlflow-server), then  export MLFLOW_TRACKING_URI=http://127.0.0.1:5000
@@ -33,6 +34,8 @@ def command(port: int, db: Path, artifacts: Path, host: str = "127.0.0.1") -> li
         str(port),
         "--workers",
         "1",
+        "--app-name",
+        "llmops-ui",  # MLflow's app plus the /llmops landing page (llmops.tracking.ui_app)
     ]
 
 
@@ -49,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cmd = command(args.port, args.db, args.artifacts, args.host)
     print(f"MLflow tracking server on http://{args.host}:{args.port} (store {args.db})", flush=True)
+    print(f"training runs: http://{args.host}:{args.port}/llmops", flush=True)
     os.execve(cmd[0], cmd, environment())
 
 

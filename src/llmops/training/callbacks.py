@@ -74,3 +74,28 @@ class Throughput(L.Callback):
     @property
     def step_time_s(self) -> float:
         return self.train_time / max(self.steps, 1)
+
+
+class Progress(L.Callback):
+    """A progress line on global rank 0 (see llmops.console.ProgressLine): step/total, the last
+    train loss, tokens/s from the Throughput callback, elapsed time and ETA."""
+
+    def __init__(self, stage: str, throughput: Throughput | None = None) -> None:
+        self.stage, self.throughput = stage, throughput
+        self.line = None
+        self._last_step = -1
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        from llmops.console import ProgressLine
+
+        if trainer.is_global_zero:
+            self.line = ProgressLine(self.stage, trainer.max_steps)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if self.line is None or step == self._last_step:
+            return
+        self._last_step = step
+        loss = trainer.callback_metrics.get("train_loss")
+        rate = self.throughput.tokens_per_sec if self.throughput and self.throughput.train_time else None
+        self.line.update(step, float(loss) if loss is not None else None, rate)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from llmops.data.sources import sha256
 from llmops.io import atomic_dir, read_json, write_json
-from llmops.tracking.runs import log_loss_curves, tracking_uri, write_run_ref
+from llmops.tracking.runs import log_curves, tracking_uri, write_run_ref
 
 DATA = Path("data/processed")
 LM = Path("models/pretrained")
@@ -30,6 +30,7 @@ class Job:
     init: str  # pretrained | scratch | hf | hf_scratch
     out: Path
     metrics: Path
+    curves: Path  # per-step CSVs for DVC plots
 
 
 def run(params: Any, job: Job) -> int:
@@ -38,7 +39,7 @@ def run(params: Any, job: Job) -> int:
 
     from llmops.models.classifier import Classifier
     from llmops.models.hf import build_classifier, classifier_config_source, load_tokenizer
-    from llmops.training.callbacks import Throughput
+    from llmops.training.callbacks import Progress, Throughput
     from llmops.training.checkpoints import StepCheckpoint
     from llmops.training.data import (
         BatchPlan,
@@ -92,9 +93,15 @@ def run(params: Any, job: Job) -> int:
         per_epoch = steps_per_epoch(len(train_texts), plan)
         total = ft.epochs * per_epoch if ft.max_steps < 0 else min(ft.max_steps, ft.epochs * per_epoch)
         trainer = build_trainer(
-            tcfg, session.run, tracking_uri(params), [throughput, checkpoint], plan, total,
-            ft.get("val_every_steps") or per_epoch, gradient_clip_val=ft.grad_clip,
-        )  # fmt: skip
+            tcfg,
+            run=session.run,
+            tracking_uri=tracking_uri(params),
+            callbacks=[throughput, checkpoint, Progress(job.stage, throughput)],
+            plan=plan,
+            max_steps=total,
+            val_every_steps=ft.val_every_steps or per_epoch,
+            gradient_clip_val=ft.grad_clip,
+        )
         train = text_batches(
             train_texts, plan, total, seed, collate, trainer.strategy.root_device.type == "cuda",
             int(ft.get("bucket_batches", 0)),
@@ -131,10 +138,12 @@ def run(params: Any, job: Job) -> int:
             write_json(tmp / "encoding.json", {"mode": mode, "max_length": int(ft.max_length)})
             write_run_ref(tmp / "mlflow_run.json", session.run)
         write_json(job.metrics, metrics)
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, int | float)})
+        mlflow.log_metrics({f"summary/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float)})
         mlflow.log_artifact(str(job.metrics))
         mlflow.log_artifacts(str(job.out), artifact_path="model")
-        log_loss_curves(session.run, f"fine-tuning loss ({job.init})")
+        log_curves(
+            session.run, f"fine-tuning loss ({job.init})", job.curves, ("train_loss", "val_loss", "val_f1_macro")
+        )
     print(
         f"{job.stage}: {job.init} init, best val macro-F1 {metrics['best_val_f1_macro']:.4f} at step "
         f"{metrics['best_step']} of {metrics['steps']} ({train_time:.0f} s, "
