@@ -13,10 +13,22 @@ import time
 import warnings
 
 
+class _DropMessages(logging.Filter):
+    def __init__(self, *prefixes: str) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefixes)
+
+
 def quiet_third_party() -> None:
-    # Lightning's "GPU available: False", "TPU available" and the litlogger advertisement
+    # Lightning's device inventory on a CPU run ("GPU available: False", "TPU available: False")
+    # and its litlogger advertisement; its other notices ("Starting with 2 processes") stay
+    drop = _DropMessages("GPU available", "TPU available", "HPU available", "💡 Tip")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        if not any(isinstance(f, _DropMessages) for f in logging.getLogger(name).filters):
+            logging.getLogger(name).addFilter(drop)
     # torch's pytree deprecation, raised inside Lightning, not in our code
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     # transformers' LOAD REPORT: a classifier head is newly initialised on purpose

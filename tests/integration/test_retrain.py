@@ -139,10 +139,12 @@ def test_e_a_toy_own_data_model_never_blocks_a_default_retrain(repo):
     from mlflow.tracking import MlflowClient
 
     ws, env, _, _ = repo
-    rows = [("great ride", "good"), ("awful traffic", "bad")] * 150
+    rows = [(f"great ride number {i}", "good") for i in range(150)] + [
+        (f"awful traffic {i}", "bad") for i in range(150)
+    ]
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(ws / "data" / "toy.csv", index=False)
     run(["dvc", "add", "data/toy.csv"], cwd=ws)
-    toy = ["experiment=ci", "data=files", "data.labeled.path=data/toy.csv", "data.corpus.include_default=false"]
+    toy = ["experiment=ci", "data=files", "data.labeled.path=data/toy.csv"]
     run(["python", "-m", "llmops.config", *toy, "tracking.register=true"], cwd=ws)
     run(["dvc", "repro"], cwd=ws, env=env)
     decision = json.loads((ws / "reports/runs/registry.json").read_text())

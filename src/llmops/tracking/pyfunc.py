@@ -6,6 +6,7 @@ logged from code (pyfunc_model.py), not as a pickle."""
 from __future__ import annotations
 
 import importlib.metadata
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -15,6 +16,11 @@ import llmops
 
 # Exact pins, so MLflow never spends seconds guessing them and a served model gets our stack.
 REQUIREMENTS = ["torch", "transformers", "tokenizers", "safetensors", "ftfy", "pandas", "numpy", "pyarrow", "mlflow"]
+
+
+# MLflow checks predict's type hints when the class is defined, in every process that imports it
+# (the served model too); the explicit signature below does what the hints would.
+warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method")
 
 
 class TextClassifierModel(mlflow.pyfunc.PythonModel):
