@@ -16,6 +16,7 @@ as its `params:` in dvc.yaml, so DVC reruns a stage exactly when a key it reads 
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import shlex
@@ -136,11 +137,16 @@ def stage_keys(dvc_yaml: Path = DVC_YAML) -> dict[str, list[str]]:
     return {name: [p for p in s.get("params", []) if isinstance(p, str)] for name, s in stages.items()}
 
 
+@functools.cache
+def _declared(dvc_yaml: Path, mtime_ns: int) -> frozenset[str]:
+    return frozenset(k for keys in stage_keys(dvc_yaml).values() for k in keys) | frozenset(RUNTIME_KEYS)
+
+
 def is_read(key: str, dvc_yaml: Path = DVC_YAML) -> bool:
     """True when some stage declares `key`, a parent of it, or it is a runtime-only key."""
     if not dvc_yaml.exists():
         return True
-    declared = {k for keys in stage_keys(dvc_yaml).values() for k in keys} | set(RUNTIME_KEYS)
+    declared = _declared(dvc_yaml.resolve(), dvc_yaml.stat().st_mtime_ns)
     parts = key.split(".")
     return any(".".join(parts[:i]) in declared for i in range(1, len(parts) + 1)) or any(
         d.startswith(key + ".") for d in declared
@@ -240,8 +246,9 @@ def check(path: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR, record: Path = OV
 def select(params: dict, keys: Iterable[str]) -> dict[str, Any]:
     """The sub-tree of `params` holding only `keys` (dotted; a key may name a whole group)."""
     out: dict[str, Any] = {}
+    cfg = OmegaConf.create(params)
     for key in keys:
-        value = OmegaConf.select(OmegaConf.create(params), key, throw_on_missing=False, default=KeyError)
+        value = OmegaConf.select(cfg, key, throw_on_missing=False, default=KeyError)
         if value is KeyError:
             continue
         node = out

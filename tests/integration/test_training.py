@@ -24,6 +24,7 @@ DDP = [
     "trainer.precision=32-true",
     "trainer.compile=false",
 ]
+TRAINING_STAGES = ["params", "pretrain", "finetune", "finetune_scratch", "evaluate"]  # what a trainer change reruns
 # Long enough that a kill lands mid-training: ~300 tiny steps take ~5 s here.
 LONG = ["pretrain.max_steps=300", "pretrain.checkpoint_every_steps=20", "pretrain.val_every_steps=100"]
 
@@ -56,13 +57,7 @@ def test_ddp_two_processes_match_one_process_under_dvc(ci_pipeline, tmp_path):
 
     run([*CI, *DDP], cwd=ws)
     out = run(["dvc", "repro"], cwd=ws, env=env)
-    assert re.findall(r"Running stage '(\w+)'", out.stdout) == [
-        "params",
-        "pretrain",
-        "finetune",
-        "finetune_scratch",
-        "evaluate",
-    ]
+    assert re.findall(r"Running stage '(\w+)'", out.stdout) == TRAINING_STAGES
     assert "Starting with 2 processes" in out.stdout + out.stderr
     two_pt, two_ft = read(ws, "metrics/pretrain.json"), read(ws, "metrics/finetune.json")
     assert two_pt["world_size"] == 2 and two_pt["micro_batch"] * 2 == two_pt["global_batch"] == one_pt["global_batch"]
@@ -166,13 +161,7 @@ def test_hf_init_fine_tunes_a_local_checkpoint_with_its_own_tokenizer(ci_pipelin
     ws, env = workspace_from(snapshot, tmp_path / "hf")
     run([*CI, *HF], cwd=ws)
     out = run(["dvc", "repro"], cwd=ws, env=env)
-    assert re.findall(r"Running stage '(\w+)'", out.stdout) == [
-        "params",
-        "pretrain",
-        "finetune",
-        "finetune_scratch",
-        "evaluate",
-    ]
+    assert re.findall(r"Running stage '(\w+)'", out.stdout) == TRAINING_STAGES
     assert "pretrain: skipped" in out.stdout
     assert read(ws, "metrics/pretrain.json")["skipped"] is True
     assert not (ws / "models/pretrained/model.safetensors").exists()
