@@ -42,9 +42,8 @@ def quiet_third_party() -> None:
     # MLflow: store creation/migration chatter on a fresh sqlite store
     for name in ("mlflow.store.db.utils", "mlflow.tracking.fluent", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    # and pyfunc advice that does not apply: our model has an explicit signature, so neither type
-    # hints nor an input example add anything
-    warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method.*")
+    # and pyfunc advice that does not apply: our model has an explicit signature, so an input
+    # example adds nothing
     warnings.filterwarnings("ignore", message=r".*An input example was not provided.*")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
