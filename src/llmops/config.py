@@ -186,7 +186,8 @@ def dvc_set_params() -> list[str] | None:
         proc = psutil.Process().parent()
         while proc is not None:
             cmd = proc.cmdline()
-            if len(cmd) > 2 and os.path.basename(cmd[1] if "python" in cmd[0] else cmd[0]) == "dvc" and "exp" in cmd:
+            is_dvc = len(cmd) > 2 and os.path.basename(cmd[1] if "python" in cmd[0] else cmd[0]) == "dvc"
+            if is_dvc and "exp" in cmd and "run" in cmd:  # not a queue worker's `dvc exp exec-run`
                 found, args = [], iter(cmd)
                 for arg in args:
                     if arg in ("-S", "--set-param"):
