@@ -81,12 +81,17 @@ def params_hash(subset: dict[str, Any]) -> str:
 
 @contextlib.contextmanager
 def stage_run(
-    stage: str, params: Any, keys: list[str], tags: dict[str, str] | None = None, run_id: str | None = None
+    stage: str,
+    params: Any,
+    keys: list[str],
+    tags: dict[str, str] | None = None,
+    run_id: str | None = None,
+    write_ref: bool = True,
 ) -> Iterator[Any]:
     """Start an MLflow run for `stage` with the flattened params under `keys`; yields the run.
     `run_id` reopens an existing run instead (a training stage resuming after a crash).
-    On success the run id is written to reports/runs/<stage>.json, a DVC output of the stage, so a
-    cached stage keeps pointing at the run that made its outputs."""
+    On success (and `write_ref`) the run id is written to reports/runs/<stage>.json, a DVC output of
+    the stage, so a cached stage keeps pointing at the run that made its outputs."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(params))
@@ -107,7 +112,8 @@ def stage_run(
         if run_id is None:  # the whole composed config, so any two runs compare on any param in the UI
             mlflow.log_params({k: str(v)[:500] for k, v in flatten(all_params()).items()})
         yield run
-    write_run_ref(RUN_REFS / f"{stage}.json", run)
+    if write_ref:
+        write_run_ref(RUN_REFS / f"{stage}.json", run)
 
 
 def _backfill(experiment_id: str) -> None:
@@ -143,8 +149,7 @@ def log_stage_run(
     and no run reference is written)."""
     import mlflow
 
-    run = _failed_run(stage, params) if failed else stage_run(stage, params, keys, tags)
-    with run:
+    with stage_run(stage, params, keys, tags, write_ref=not failed):
         numeric = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, int | float)}
         if numeric:
             mlflow.log_metrics({f"summary/{k}": v for k, v in numeric.items()})
@@ -155,16 +160,6 @@ def log_stage_run(
                 mlflow.log_artifact(str(path))
         if failed:
             mlflow.end_run(status="FAILED")
-
-
-def _failed_run(stage: str, params: Any) -> Any:
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri(params))
-    mlflow.set_experiment(params.tracking.experiment)
-    context = run_context()
-    tags = {"llmops.stage": stage, "llmops.pipeline_id": pipeline_id(), **context}
-    return mlflow.start_run(run_name=run_name(stage, context) + " (failed)", tags=tags)
 
 
 def write_empty_curves(out: Path, keys: tuple[str, ...]) -> None:
