@@ -23,10 +23,10 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from llmops.config import load_params  # noqa: E402
-from llmops.data.tokenizer import load_tokenizer as load_bpe  # noqa: E402
-from llmops.data.tokenizer import special_ids  # noqa: E402
-from llmops.models.hf import build_lm_config, load_tokenizer  # noqa: E402
-from llmops.training.data import BatchPlan, EncodedTexts, PadCollate, encode_texts, text_batches  # noqa: E402
+from llmops.data.tokenizer import load_bpe, special_ids  # noqa: E402
+from llmops.models.hf import build_lm_config, load_hf_tokenizer  # noqa: E402
+from llmops.models.inputs import EncodedTexts, PadCollate, encode_texts  # noqa: E402
+from llmops.training.data import BatchPlan, text_batches  # noqa: E402
 from llmops.training.optim import adamw  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def main() -> int:
     torch.set_num_threads(int(params.trainer.num_threads))
     from transformers import AutoModelForSequenceClassification
 
-    tokenizer = load_tokenizer(ROOT / "models/tokenizer")
+    tokenizer = load_hf_tokenizer(ROOT / "models/tokenizer")
     ids = special_ids(load_bpe(ROOT / "models/tokenizer"), params.tokenizer.special_tokens)
     config = build_lm_config(params.model, len(tokenizer), ids)
     config.num_labels = 3

@@ -27,7 +27,8 @@ from llmops.models.lm import CausalLM  # noqa: E402
 from llmops.training.callbacks import Throughput  # noqa: E402
 from llmops.training.data import BatchPlan, PackedTokens, window_batches  # noqa: E402
 from llmops.training.flops import flops_per_token, peak_tflops  # noqa: E402
-from llmops.training.trainer import build_trainer, fit, setup_runtime  # noqa: E402
+from llmops.training.optim import optimizer_from_config, schedule_from_config  # noqa: E402
+from llmops.training.trainer import build_trainer, fit_or_resume, setup_runtime  # noqa: E402
 
 GPT2_SMALL = dict(arch="llama", d_model=768, n_layers=12, n_heads=12, d_ff=2560, context_length=1024, dropout=0.0)
 TINY = dict(arch="llama", d_model=64, n_layers=2, n_heads=2, d_ff=128, context_length=64, dropout=0.0)
@@ -47,14 +48,19 @@ def main() -> None:
     trainer_cfg.compile = bool(trainer_cfg.compile) and not args.no_compile
     model_cfg = OmegaConf.create(TINY if args.tiny else GPT2_SMALL)
     vocab, micro = (512, 4) if args.tiny else (args.vocab, args.micro_batch)
-    opt = OmegaConf.create(dict(lr=6e-4, weight_decay=0.1, warmup_steps=10, min_lr_ratio=0.1))
+    optim_cfg = OmegaConf.create(dict(lr=6e-4, weight_decay=0.1))
     setup_runtime(trainer_cfg, 0)
 
     config = build_lm_config(model_cfg, vocab, {"bos": 0, "eos": 1, "pad": 2})
-    module = CausalLM(config, opt, total_steps=args.steps, compile=bool(trainer_cfg.compile))
-    n_params = sum(p.numel() for p in module.model.parameters())
+    module = CausalLM(
+        config,
+        optimizer=optimizer_from_config(optim_cfg),
+        scheduler=schedule_from_config(warmup_steps=10, total_steps=args.steps, min_lr_ratio=0.1),
+        compile=bool(trainer_cfg.compile),
+    )
+    n_params = module.model.num_parameters()
     device = "cpu" if args.tiny else "cuda"
-    peak, source = peak_tflops(args.peak_tflops or trainer_cfg.peak_tflops, device)
+    peak, source = peak_tflops(args.peak_tflops or trainer_cfg.peak_tflops, torch.device(device), trainer_cfg.precision)
     throughput = Throughput(flops_per_token(config, n_params), peak, skip_steps=10)
     plan = BatchPlan(micro, micro, 1)
     ctx = int(model_cfg.context_length)
@@ -64,11 +70,18 @@ def main() -> None:
         rng.integers(3, vocab, size=(args.steps + 1) * micro * ctx + ctx + 1, dtype=np.uint16).tofile(path)
         train = window_batches(PackedTokens(path, "uint16", ctx), plan, args.steps, seed=0, pin_memory=True)
         trainer = build_trainer(
-            trainer_cfg, None, "", [throughput], plan, args.steps, args.steps,
-            gradient_clip_val=1.0, limit_val_batches=0,
-        )  # fmt: skip
+            trainer_cfg,
+            run=None,
+            tracking_uri="",
+            callbacks=[throughput],
+            plan=plan,
+            max_steps=args.steps,
+            val_every_steps=args.steps,
+            gradient_clip_val=1.0,
+            limit_val_batches=0,
+        )
         t0 = time.perf_counter()
-        fit(trainer, module, train, None)
+        fit_or_resume(trainer, module, train, None)
         wall = time.perf_counter() - t0
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     print(

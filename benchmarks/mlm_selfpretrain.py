@@ -28,8 +28,8 @@ from transformers import ModernBertConfig, ModernBertForMaskedLM, ModernBertMode
 from llmops.config import load_params  # noqa: E402
 from llmops.evaluation.metrics import macro_f1  # noqa: E402
 from llmops.io import read_json  # noqa: E402
-from llmops.models.hf import load_tokenizer  # noqa: E402
-from llmops.training.data import PadCollate, encode_texts  # noqa: E402
+from llmops.models.hf import load_hf_tokenizer  # noqa: E402
+from llmops.models.inputs import PadCollate, encode_texts  # noqa: E402
 from llmops.training.optim import warmup_cosine  # noqa: E402
 
 
@@ -129,7 +129,7 @@ def main() -> int:
     torch.set_num_threads(int(params.trainer.num_threads))
     meta = read_json(ROOT / "data/packed/meta.json")
     labels = read_json(ROOT / "data/processed/labels.json")
-    tokenizer = load_tokenizer(ROOT / "models/tokenizer")
+    tokenizer = load_hf_tokenizer(ROOT / "models/tokenizer")
     label_id = {lab: i for i, lab in enumerate(labels)}
 
     def split(name: str):

@@ -5,12 +5,12 @@ set -euo pipefail
 export PATH="$PWD/.venv/bin:$PATH" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 python -m llmops.config "$@" >/dev/null
 total_ms=0
-for stage in params ingest validate preprocess train_tokenizer pack pretrain finetune finetune_scratch evaluate; do
+for stage in params ingest validate preprocess train_tokenizer pack pretrain finetune@pretrained finetune@scratch evaluate; do
   start=$(date +%s%N)
-  dvc repro --force --single-item "$stage" >/dev/null 2>&1
+  dvc repro --force --single-item "$stage" >/dev/null
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
   total_ms=$(( total_ms + ms ))
-  printf '%-16s %6d.%01d s\n' "$stage" $((ms / 1000)) $(((ms % 1000) / 100))
+  printf '%-20s %6d.%01d s\n' "$stage" $((ms / 1000)) $(((ms % 1000) / 100))
 done
-printf '%-16s %6d.%01d s (%d min %d s)\n' total $((total_ms / 1000)) $(((total_ms % 1000) / 100)) \
+printf '%-20s %6d.%01d s (%d min %d s)\n' total $((total_ms / 1000)) $(((total_ms % 1000) / 100)) \
   $((total_ms / 60000)) $(((total_ms / 1000) % 60))

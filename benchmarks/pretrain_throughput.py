@@ -36,8 +36,8 @@ from llmops.training.callbacks import Throughput  # noqa: E402
 from llmops.training.checkpoints import StepCheckpoint  # noqa: E402
 from llmops.training.data import BatchPlan, PackedTokens, window_batches  # noqa: E402
 from llmops.training.flops import flops_per_token, peak_tflops  # noqa: E402
-from llmops.training.optim import adamw, warmup_cosine  # noqa: E402
-from llmops.training.trainer import build_trainer, fit  # noqa: E402
+from llmops.training.optim import adamw, optimizer_from_config, schedule_from_config, warmup_cosine  # noqa: E402
+from llmops.training.trainer import build_trainer, fit_or_resume  # noqa: E402
 
 
 class StepClock(Callback):
@@ -59,9 +59,13 @@ def ours(params, meta, steps: int, seed: int, run, ckpt_dir: Path) -> float:
     pt, ctx = params.pretrain, int(params.model.context_length)
     torch.manual_seed(seed)
     config = build_lm_config(params.model, meta["vocab_size"], meta["special_ids"])
-    module = CausalLM(config, pt, total_steps=steps)
+    module = CausalLM(
+        config,
+        optimizer=optimizer_from_config(pt),
+        scheduler=schedule_from_config(warmup_steps=pt.warmup_steps, total_steps=steps, min_lr_ratio=pt.min_lr_ratio),
+    )
     plan = BatchPlan.from_config(pt, 1, "pretrain", ctx)
-    n_params = sum(p.numel() for p in module.model.parameters())
+    n_params = module.model.num_parameters()
     clock = StepClock()
     callbacks = [
         Throughput(flops_per_token(config, n_params), PEAK),
@@ -69,10 +73,17 @@ def ours(params, meta, steps: int, seed: int, run, ckpt_dir: Path) -> float:
         clock,
     ]
     trainer = build_trainer(
-        params.trainer, run, mlflow.get_tracking_uri(), callbacks, plan, steps, steps,
-        gradient_clip_val=pt.grad_clip, limit_val_batches=0,
-    )  # fmt: skip
-    fit(trainer, module, window_batches(tokens(meta, ctx), plan, steps, seed), None)
+        params.trainer,
+        run=run,
+        tracking_uri=mlflow.get_tracking_uri(),
+        callbacks=callbacks,
+        plan=plan,
+        max_steps=steps,
+        val_every_steps=steps,
+        gradient_clip_val=pt.grad_clip,
+        limit_val_batches=0,
+    )
+    fit_or_resume(trainer, module, window_batches(tokens(meta, ctx), plan, steps, seed), None)
     return steps * plan.global_batch * ctx / (clock.last - clock.first)
 
 
@@ -117,7 +128,7 @@ def main() -> None:
     meta = read_json(ROOT / "data/packed/meta.json")
     torch.set_num_threads(int(params.trainer.num_threads))
     global PEAK
-    PEAK = peak_tflops(params.trainer.peak_tflops, "cpu")[0]
+    PEAK = peak_tflops(params.trainer.peak_tflops, torch.device("cpu"))[0]
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.set_tracking_uri(f"sqlite:///{tmp}/bench.db")
         mlflow.set_experiment("throughput-benchmark")

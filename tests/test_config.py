@@ -160,7 +160,8 @@ def test_every_declared_key_is_read_by_its_stage():
     names would rerun the stage for nothing."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for stage, keys in stage_keys(ROOT / "dvc.yaml").items():
-        module = stages[stage]["cmd"].split(" -m ")[1].split()[0]
+        spec = stages[stage.split("@")[0]]  # finetune@scratch: an item of the foreach stage finetune
+        module = (spec.get("cmd") or spec["do"]["cmd"]).split(" -m ")[1].split()[0]
         names = _names_read(module, set())
         for key in keys:
             leaf = key.rsplit(".", 1)[-1]

@@ -85,26 +85,22 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    import torch
     from transformers import AutoModelForCausalLM
 
-    from llmops.models.hf import load_tokenizer
+    from llmops.models.generate import sample_texts
+    from llmops.models.hf import load_hf_tokenizer
 
     model_dir = _model_dir(args.model, "pre-trained language model")
-    tok = load_tokenizer(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    torch.manual_seed(args.seed)
-    ids = tok(args.prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
-    with torch.no_grad():
-        out = model.generate(
-            ids,
-            max_new_tokens=args.max_new_tokens,
-            do_sample=True,
-            top_k=40,
-            temperature=args.temperature,
-            pad_token_id=tok.pad_token_id,
-        )
-    print(tok.decode(out[0], skip_special_tokens=True))
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    (text,) = sample_texts(
+        model,
+        load_hf_tokenizer(model_dir),
+        [args.prompt],
+        seed=args.seed,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+    )
+    print(text)
     return 0
 
 

@@ -132,9 +132,18 @@ def compose(overrides: Iterable[str] = (), conf_dir: Path = CONF_DIR) -> dict[st
 
 
 def stage_keys(dvc_yaml: Path = DVC_YAML) -> dict[str, list[str]]:
-    """Each stage's declared param keys (its `params:` in dvc.yaml)."""
-    stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
-    return {name: [p for p in s.get("params", []) if isinstance(p, str)] for name, s in stages.items()}
+    """Each stage's declared param keys (its `params:` in dvc.yaml); a `foreach` stage gives one
+    entry per item, `<stage>@<key>`, with its `${key}` / `${item.<field>}` entries filled in."""
+    out: dict[str, list[str]] = {}
+    for name, stage in yaml.safe_load(dvc_yaml.read_text())["stages"].items():
+        if "foreach" not in stage:
+            out[name] = [p for p in stage.get("params", []) if isinstance(p, str)]
+            continue
+        for key, item in stage["foreach"].items():
+            fields = {"${key}": key, **{f"${{item.{k}}}": str(v) for k, v in (item or {}).items()}}
+            declared = [p for p in stage["do"].get("params", []) if isinstance(p, str)]
+            out[f"{name}@{key}"] = [fields.get(p, p) for p in declared]
+    return out
 
 
 @functools.cache

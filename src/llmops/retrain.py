@@ -89,7 +89,7 @@ def retrain(overrides: list[str], remote: str | None, tolerance: float, base: st
 def main(args) -> int:
     remote = args.remote or os.environ.get("LLMOPS_DVC_REMOTE")
     try:
-        return retrain(list(args.overrides), remote, args.tolerance, args.base)
+        return retrain(list(args.overrides), remote, tolerance=args.tolerance, base=args.base)
     except ConfigError as e:
         print(f"retrain: error: {e}", file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from llmops.data.packing import open_packed, pack, token_dtype
+from llmops.data.packing import pack_sources, token_dtype
 from llmops.data.tokenizer import save_for_transformers, special_ids, train_bpe
 
 SPECIAL = {"bos": "<|bos|>", "eos": "<|eos|>", "pad": "<|pad|>", "unk": "<|unk|>"}
@@ -31,8 +31,9 @@ def test_round_trip_through_transformers(tok, tmp_path):
 def test_pack_puts_eos_between_documents(tok, tmp_path):
     ids = special_ids(tok, SPECIAL)
     out = tmp_path / "train.bin"
-    n = pack(iter(DOCS[:3]), tok, ids["eos"], out, token_dtype(tok.get_vocab_size()), chunk=2)
-    arr = open_packed(out, "uint16")
+    docs = ((doc, "") for doc in DOCS[:3])
+    n, _ = pack_sources(docs, tok, eos_id=ids["eos"], out=out, dtype=token_dtype(tok.get_vocab_size()), chunk=2)
+    arr = np.memmap(out, dtype=np.uint16, mode="r")
     assert len(arr) == n and arr.dtype == np.uint16
     eos_at = np.flatnonzero(arr == ids["eos"])
     assert len(eos_at) == 3 and eos_at[-1] == n - 1
@@ -45,12 +46,12 @@ def test_token_dtype_widens_for_large_vocab():
 
 
 def test_pack_sources_records_token_ranges_per_source(tok, tmp_path):
-    from llmops.data.packing import pack_sources
-
     ids = special_ids(tok, SPECIAL)
     docs = [(d, "wiki") for d in DOCS[:2]] + [(d, "labeled_train") for d in DOCS[2:4]]
-    n, segments = pack_sources(iter(docs), tok, ids["eos"], tmp_path / "t.bin", token_dtype(300), chunk=3)
+    n, segments = pack_sources(
+        iter(docs), tok, eos_id=ids["eos"], out=tmp_path / "t.bin", dtype=token_dtype(300), chunk=3
+    )
     assert [s[0] for s in segments] == ["wiki", "labeled_train"]
     assert segments[0][1] == 0 and segments[0][2] == segments[1][1] and segments[1][2] == n
-    packed = open_packed(tmp_path / "t.bin", token_dtype(300).name)
+    packed = np.memmap(tmp_path / "t.bin", dtype=token_dtype(300), mode="r")
     assert packed[segments[0][2] - 1] == ids["eos"] and len(packed) == n

@@ -14,7 +14,7 @@ import pytest
 
 from ..conftest import VENV_BIN, run, workspace_from
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CI = ["python", "-m", "llmops.config", "experiment=ci"]
 DDP = [
@@ -24,7 +24,13 @@ DDP = [
     "trainer.precision=32-true",
     "trainer.compile=false",
 ]
-TRAINING_STAGES = ["params", "pretrain", "finetune", "finetune_scratch", "evaluate"]  # what a trainer change reruns
+TRAINING_STAGES = [
+    "params",
+    "pretrain",
+    "finetune@pretrained",
+    "finetune@scratch",
+    "evaluate",
+]  # what a trainer change reruns
 # Long enough that a kill lands mid-training: ~300 tiny steps take ~5 s here.
 LONG = ["pretrain.max_steps=300", "pretrain.checkpoint_every_steps=20", "pretrain.val_every_steps=100"]
 
@@ -57,7 +63,7 @@ def test_ddp_two_processes_match_one_process_under_dvc(ci_pipeline, tmp_path):
 
     run([*CI, *DDP], cwd=ws)
     out = run(["dvc", "repro"], cwd=ws, env=env)
-    assert re.findall(r"Running stage '(\w+)'", out.stdout) == TRAINING_STAGES
+    assert re.findall(r"Running stage '([\w@]+)'", out.stdout) == TRAINING_STAGES
     assert "Starting with 2 processes" in out.stdout + out.stderr
     two_pt, two_ft = read(ws, "metrics/pretrain.json"), read(ws, "metrics/finetune.json")
     assert two_pt["world_size"] == 2 and two_pt["micro_batch"] * 2 == two_pt["global_batch"] == one_pt["global_batch"]
@@ -66,6 +72,9 @@ def test_ddp_two_processes_match_one_process_under_dvc(ci_pipeline, tmp_path):
     assert abs(two_pt["val_loss"] - one_pt["val_loss"]) < 1e-4
     assert two_ft["world_size"] == 2 and two_ft["best_step"] == one_ft["best_step"]
     assert abs(two_ft["best_val_f1_macro"] - one_ft["best_val_f1_macro"]) < 0.01
+    # validation is sharded: rank 0 scored half the texts, and the counts summed over both ranks
+    # give the macro-F1 of all of them
+    assert two_ft["val_rows_per_rank"] == -(-one_ft["val_rows_per_rank"] // 2)
 
     # only rank 0 logged: one run per stage, with throughput metrics
     for stage in ("pretrain", "finetune"):
@@ -161,7 +170,7 @@ def test_hf_init_fine_tunes_a_local_checkpoint_with_its_own_tokenizer(ci_pipelin
     ws, env = workspace_from(snapshot, tmp_path / "hf")
     run([*CI, *HF], cwd=ws)
     out = run(["dvc", "repro"], cwd=ws, env=env)
-    assert re.findall(r"Running stage '(\w+)'", out.stdout) == TRAINING_STAGES
+    assert re.findall(r"Running stage '([\w@]+)'", out.stdout) == TRAINING_STAGES
     assert "pretrain: skipped" in out.stdout
     assert read(ws, "metrics/pretrain.json")["skipped"] is True
     assert not (ws / "models/pretrained/model.safetensors").exists()
@@ -171,7 +180,7 @@ def test_hf_init_fine_tunes_a_local_checkpoint_with_its_own_tokenizer(ci_pipelin
     assert 22e6 < ft["n_params"] == scratch["n_params"] < 23e6  # MiniLM-L6 + a 3-way head, both
     config = json.loads((ws / "models/classifier/config.json").read_text())
     assert config["model_type"] == "bert" and config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
-    assert read(ws, "models/classifier/encoding.json") == {"mode": "special", "max_length": 32}
+    assert read(ws, "models/classifier/inputs.json") == {"template": "special", "max_length": 32}
     assert (ws / "models/classifier/vocab.txt").exists() or (ws / "models/classifier/tokenizer.json").exists()
 
     ev = read(ws, "metrics/evaluate.json")

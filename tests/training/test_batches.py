@@ -5,11 +5,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from llmops.models.inputs import EncodedTexts, PadCollate
 from llmops.training.data import (
     BatchPlan,
-    EncodedTexts,
     PackedTokens,
-    PadCollate,
     StepLoader,
     steps_per_epoch,
     text_batches,

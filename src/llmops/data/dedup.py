@@ -20,7 +20,7 @@ def dedup_labeled(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     return deduped.reset_index(drop=True), stats
 
 
-def text_hashes(texts: pd.Series) -> np.ndarray:
+def text_fingerprints(texts: pd.Series) -> np.ndarray:
     """64-bit hashes of texts: sets of these stand in for sets of texts, at 8 bytes each."""
     return pd.util.hash_array(texts.fillna("").to_numpy(dtype=object))
 

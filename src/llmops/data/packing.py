@@ -13,15 +13,11 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16 if vocab_size <= 65536 else np.uint32)
 
 
-def pack(docs: Iterable[str], tok: Tokenizer, eos_id: int, out: Path, dtype: np.dtype, chunk: int = 2048) -> int:
-    """Append each document's tokens then EOS to `out`, a chunk at a time (memory flat in corpus size)."""
-    return pack_sources(((doc, "") for doc in docs), tok, eos_id, out, dtype, chunk)[0]
-
-
 def pack_sources(
     docs: Iterable[tuple[str, str]], tok: Tokenizer, eos_id: int, out: Path, dtype: np.dtype, chunk: int = 2048
 ) -> tuple[int, list[list]]:
-    """`pack` for (text, source) pairs; also returns the token ranges [source, start, end) of
+    """Append each (text, source) document's tokens then EOS to `out`, a chunk at a time (memory
+    flat in corpus size). Returns the token count and the token ranges [source, start, end) of
     contiguous runs of one source, so pre-training can weight sources (a data mixture)."""
     n = 0
     segments: list[list] = []
@@ -52,7 +48,3 @@ def pack_sources(
         if batch:
             n += flush()
     return n, segments
-
-
-def open_packed(path: Path, dtype: str) -> np.memmap:
-    return np.memmap(path, dtype=np.dtype(dtype), mode="r")

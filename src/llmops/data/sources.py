@@ -6,7 +6,6 @@ message naming the file, the row or column, and the rule broken. Source files ar
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import re
@@ -20,6 +19,7 @@ import pyarrow.parquet as pq
 
 from llmops.data import encoding as enc
 from llmops.data.errors import DataSourceError
+from llmops.io import sha256
 
 FORMATS = {
     ".csv": "csv",
@@ -44,7 +44,7 @@ LABELED_SCHEMA = pa.schema(
 CORPUS_SCHEMA = pa.schema([("text", pa.string()), ("source", pa.string())])
 NUMBER_RE = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
 
-__all__ = ["DataSourceError", "package_file", "sha256", "iter_table", "write_labeled", "write_corpus"]
+__all__ = ["DataSourceError", "package_file", "iter_table", "write_labeled", "write_corpus"]
 
 
 def package_file(package: str, relative: str) -> Path:
@@ -56,14 +56,6 @@ def package_file(package: str, relative: str) -> Path:
     if not path.is_file():
         raise DataSourceError(f"{path}: file missing from package {package!r}")
     return path
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _format(path: Path, fmt: str | None) -> str:

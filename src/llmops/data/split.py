@@ -11,7 +11,9 @@ import hashlib
 import pandas as pd
 
 
-def text_hash(text: str, seed: int | str) -> str:
+def seeded_sha1(text: str, seed: int | str) -> str:
+    """A text's place in a seeded order: stable across runs, machines and pandas versions (unlike
+    the 64-bit text_fingerprints used for deduplication)."""
     return hashlib.sha1(f"{seed}\x00{text}".encode()).hexdigest()
 
 
@@ -20,7 +22,7 @@ def stratified_split(df: pd.DataFrame, val: float, test: float, seed: int) -> di
     for label, group in df.groupby("label", sort=True):
         if len(group) < 3:
             raise ValueError(f"label {label!r} has {len(group)} rows: too few to split into train/val/test")
-        group = group.assign(_h=group["text"].map(lambda t: text_hash(t, seed))).sort_values("_h")
+        group = group.assign(_h=group["text"].map(lambda t: seeded_sha1(t, seed))).sort_values("_h")
         n_test = max(1, round(len(group) * test))
         n_val = max(1, round(len(group) * val))
         parts["test"].append(group.iloc[:n_test])
@@ -32,7 +34,7 @@ def stratified_split(df: pd.DataFrame, val: float, test: float, seed: int) -> di
 def holdout_mask(texts: pd.Series, fraction: float, seed: int) -> pd.Series:
     """True for about `fraction` of texts, chosen by hash: the LM's validation documents.
     Salted differently from stratified_split, whose train split is the high end of the same hash."""
-    return texts.map(lambda t: int(text_hash(t, f"{seed}/holdout")[:8], 16) / 0xFFFFFFFF < fraction).astype(bool)
+    return texts.map(lambda t: int(seeded_sha1(t, f"{seed}/holdout")[:8], 16) / 0xFFFFFFFF < fraction).astype(bool)
 
 
 def stratified_subsample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:

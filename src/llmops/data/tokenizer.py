@@ -39,7 +39,9 @@ def save_for_transformers(tok: Tokenizer, special: dict[str, str], out_dir: Path
     fast.save_pretrained(str(out_dir))
 
 
-def load_tokenizer(path: Path) -> Tokenizer:
+def load_bpe(path: Path) -> Tokenizer:
+    """The trained byte-level BPE as a `tokenizers.Tokenizer` (for packing; models load the
+    transformers wrapper saved beside it, see models.hf.load_hf_tokenizer)."""
     return Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
 
 

@@ -48,8 +48,8 @@ def build_lm_config(model: Any, vocab_size: int, special_ids: dict[str, int]) ->
     raise ValueError(f"model.arch must be llama or gpt2, got {model.arch!r}")
 
 
-def load_tokenizer(path: str | Path):
-    """Our byte-level BPE directory or any HF checkpoint's own tokenizer."""
+def load_hf_tokenizer(path: str | Path):
+    """A transformers tokenizer: our byte-level BPE directory or any HF checkpoint's own."""
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(path))
@@ -139,3 +139,18 @@ def build_classifier(
     if init in ("scratch", "hf_scratch"):
         return cls(config)
     raise ValueError(f"finetune.init must be pretrained, scratch or hf, got {init!r}")
+
+
+def save_hf_model(out: str | Path, model, tokenizer, files: dict[str, str | dict] | None = None) -> None:
+    """Write a model directory atomically: save_pretrained (safetensors) with its tokenizer, plus
+    `files` (name -> text, or a dict written as JSON) that loading it needs or that describe it."""
+    from llmops.io import atomic_dir, write_json
+
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        for name, content in (files or {}).items():
+            if isinstance(content, str):
+                (tmp / name).write_text(content)
+            else:
+                write_json(tmp / name, content)

@@ -1,26 +1,35 @@
-"""LightningModule for causal-LM pre-training of a transformers model."""
+"""LightningModule for causal-LM pre-training of a transformers model. The optimizer and the
+learning-rate schedule are passed in as factories (training/optim.py builds them from config)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, PretrainedConfig
 
-from llmops.training.guard import check_finite_loss
-from llmops.training.optim import adamw, warmup_cosine
+from llmops.models.guard import check_finite_loss
+
+OptimizerFactory = Callable[[torch.nn.Module], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
 
 class CausalLM(L.LightningModule):
-    def __init__(self, config: PretrainedConfig, opt: Any, total_steps: int, compile: bool = False):
+    def __init__(
+        self,
+        config: PretrainedConfig,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory,
+        compile: bool = False,
+    ):
         super().__init__()
         # SDPA picks flash / memory-efficient attention kernels on GPUs that have them
         self.model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
         if compile:
             self.model.compile()  # in place: parameter names (and checkpoints) stay unprefixed
-        self.opt, self.total_steps = opt, total_steps
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self._val_sum: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,6 +60,8 @@ class CausalLM(L.LightningModule):
         self.log("val_perplexity", torch.exp(loss), sync_dist=True)
 
     def configure_optimizers(self):
-        optimizer = adamw(self.model, self.opt.lr, self.opt.weight_decay)
-        sched = warmup_cosine(optimizer, self.opt.warmup_steps, self.total_steps, self.opt.min_lr_ratio)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        optimizer = self.optimizer_factory(self.model)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "step"},
+        }

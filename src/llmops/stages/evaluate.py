@@ -29,69 +29,80 @@ def main() -> int:
     import mlflow
     import torch
 
-    from llmops.evaluation import baselines
-    from llmops.evaluation.metrics import classification_metrics, confusion, paired_bootstrap_f1_diff
-    from llmops.evaluation.predict import TextClassifier
-    from llmops.evaluation.report import confusion_png, markdown
-
     torch.set_num_threads(int(params.trainer.num_threads))
-    seed = int(params.seed)
     labels = read_json(DATA / "labels.json")
-    label_id = {lab: i for i, lab in enumerate(labels)}
     train = pd.read_parquet(DATA / "train.parquet")
     test = pd.read_parquet(DATA / "test.parquet")
-    y_train = train["label"].map(label_id).to_numpy()
-    y_test = test["label"].map(label_id).to_numpy()
+    label_id = {lab: i for i, lab in enumerate(labels)}
+    y_train, y_test = train["label"].map(label_id).to_numpy(), test["label"].map(label_id).to_numpy()
+    m, pred = score(params, labels=labels, train=train, test=test, y_train=y_train, y_test=y_test)
 
+    lineage = read_json(MODEL / "mlflow_run.json")
+    with stage_run("evaluate", params, ["seed"], tags={"llmops.upstream.finetune_run": lineage["run_id"]}):
+        write_reports(m, labels=labels, y_test=y_test, pred=pred)
+        mlflow.log_metrics({k: float(v) for k, v in m.items() if isinstance(v, int | float | np.floating)})
+        for path in (METRICS, REPORT, PLOTS / "confusion_matrix.png"):
+            mlflow.log_artifact(str(path))
+        _register(params, labels, f1=m["f1_macro"], test=test, y_test=y_test)
+    scratch = (
+        f", from scratch {m['scratch_f1_macro']:.3f}: gain {m['pretrain_gain_f1']:+.3f}"
+        if "scratch_f1_macro" in m
+        else ""
+    )
+    print(
+        f"evaluate: accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} "
+        f"(TF-IDF {m['baseline_tfidf_f1_macro']:.3f}, majority acc {m['baseline_majority_accuracy']:.3f}{scratch})"
+    )
+    return 0
+
+
+def score(
+    params, labels: list[str], train: pd.DataFrame, test: pd.DataFrame, y_train: np.ndarray, y_test: np.ndarray
+) -> tuple[dict, np.ndarray]:
+    """The classifier's test metrics, the majority and TF-IDF baselines on the same split, and
+    the ablation's (scratch) scores; differences come with a 95% paired-bootstrap interval over the
+    test texts: a gain inside it is noise. Returns (metrics, the classifier's predictions)."""
+    from llmops.evaluation import baselines
+    from llmops.evaluation.metrics import classification_metrics, paired_bootstrap_f1_diff
+    from llmops.evaluation.predict import TextClassifier
+
+    seed, n, texts = int(params.seed), len(labels), test["text"].tolist()
     # test texts are already cleaned by preprocess; the saved cleaner is idempotent on them
-    clf = TextClassifier(MODEL, max_length=int(params.finetune.max_length))
-    pred = clf.predict_proba(test["text"].tolist()).argmax(-1)
-    n = len(labels)
-    m = classification_metrics(y_test, pred, n, labels)
-    tfidf_pred = baselines.tfidf_logreg(train["text"].tolist(), y_train, test["text"].tolist(), seed)
+    pred = TextClassifier(MODEL, max_length=int(params.finetune.max_length)).predict_proba(texts).argmax(-1)
+    m = classification_metrics(y_test, pred, n_classes=n, labels=labels)
+    tfidf_pred = baselines.tfidf_logreg(train["text"].tolist(), y_train, test_x=texts, seed=seed)
     for name, base in (("majority", baselines.majority(y_train, len(test))), ("tfidf", tfidf_pred)):
-        bm = classification_metrics(y_test, base, n)
-        m.update({f"baseline_{name}_{k}": v for k, v in bm.items()})
-    # differences come with a 95% paired-bootstrap interval over the test texts: a gain inside it is noise
+        m.update({f"baseline_{name}_{k}": v for k, v in classification_metrics(y_test, base, n).items()})
     m["tfidf_margin_f1"] = m["f1_macro"] - m["baseline_tfidf_f1_macro"]
-    m["tfidf_margin_f1_ci95"] = list(paired_bootstrap_f1_diff(y_test, pred, tfidf_pred, n, seed))
+    m["tfidf_margin_f1_ci95"] = list(paired_bootstrap_f1_diff(y_test, pred, pred_b=tfidf_pred, n_classes=n, seed=seed))
     if (SCRATCH / "config.json").exists():  # the ablation: same architecture and budget, random init
-        scratch_pred = TextClassifier(SCRATCH).predict_proba(test["text"].tolist()).argmax(-1)
+        scratch_pred = TextClassifier(SCRATCH).predict_proba(texts).argmax(-1)
         sm = classification_metrics(y_test, scratch_pred, n)
         m["scratch_accuracy"], m["scratch_f1_macro"] = sm["accuracy"], sm["f1_macro"]
         m["pretrain_gain_f1"] = m["f1_macro"] - sm["f1_macro"]
-        m["pretrain_gain_f1_ci95"] = list(paired_bootstrap_f1_diff(y_test, pred, scratch_pred, n, seed))
+        gain_ci = paired_bootstrap_f1_diff(y_test, pred, pred_b=scratch_pred, n_classes=n, seed=seed)
+        m["pretrain_gain_f1_ci95"] = list(gain_ci)
         m["pretrain_gain_accuracy"] = m["accuracy"] - sm["accuracy"]
     m["n_test"] = len(test)
     m["beats_tfidf"] = bool(m["f1_macro"] > m["baseline_tfidf_f1_macro"])
     m["init"] = str(params.finetune.init)
+    return m, pred
 
-    lineage = read_json(MODEL / "mlflow_run.json")
-    with stage_run("evaluate", params, ["seed"], tags={"llmops.upstream.finetune_run": lineage["run_id"]}):
-        cm = confusion(y_test, pred, n)
-        with atomic_dir(PLOTS) as tmp:
-            pd.DataFrame({"actual": [labels[i] for i in y_test], "predicted": [labels[i] for i in pred]}).to_csv(
-                tmp / "confusion.csv", index=False
-            )
-            confusion_png(cm, labels, tmp / "confusion_matrix.png", f"test macro-F1 {m['f1_macro']:.3f}")
-        write_json(METRICS, m)
-        write_json(HEADLINE, headline(m))
-        write_text(REPORT, markdown(m, labels))
-        mlflow.log_metrics({k: float(v) for k, v in m.items() if isinstance(v, int | float | np.floating)})
-        for path in (METRICS, REPORT, PLOTS / "confusion_matrix.png"):
-            mlflow.log_artifact(str(path))
-        _register(params, labels, m["f1_macro"], test, y_test)
-    print(
-        f"evaluate: accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} "
-        f"(TF-IDF {m['baseline_tfidf_f1_macro']:.3f}, majority acc {m['baseline_majority_accuracy']:.3f}"
-        + (
-            f", from scratch {m['scratch_f1_macro']:.3f}: gain {m['pretrain_gain_f1']:+.3f}"
-            if "scratch_f1_macro" in m
-            else ""
-        )
-        + ")"
-    )
-    return 0
+
+def write_reports(m: dict, labels: list[str], y_test: np.ndarray, pred: np.ndarray) -> None:
+    """metrics/evaluate.json and headline.json, the confusion CSV (a DVC plot) and PNG, evaluate.md."""
+    from sklearn.metrics import confusion_matrix
+
+    from llmops.evaluation.report import confusion_png, markdown
+
+    with atomic_dir(PLOTS) as tmp:
+        actual, predicted = [labels[i] for i in y_test], [labels[i] for i in pred]
+        pd.DataFrame({"actual": actual, "predicted": predicted}).to_csv(tmp / "confusion.csv", index=False)
+        cm = confusion_matrix(y_test, pred, labels=range(len(labels)))
+        confusion_png(cm, labels, path=tmp / "confusion_matrix.png", title=f"test macro-F1 {m['f1_macro']:.3f}")
+    write_json(METRICS, m)
+    write_json(HEADLINE, headline(m))
+    write_text(REPORT, markdown(m, labels))
 
 
 def headline(m: dict) -> dict:
@@ -175,7 +186,7 @@ def _data_fingerprint() -> str:
     """sha256 over the processed splits and label set: which data a model version was trained on."""
     import hashlib
 
-    from llmops.data.sources import sha256
+    from llmops.io import sha256
 
     parts = [sha256(DATA / f) for f in ("train.parquet", "val.parquet", "test.parquet", "labels.json")]
     return hashlib.sha256("".join(parts).encode()).hexdigest()

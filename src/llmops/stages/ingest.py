@@ -41,9 +41,9 @@ def main() -> int:
     log_stage_run(
         "ingest",
         params,
-        ["data", "seed"],
-        {"labeled_rows": labeled, "corpus_rows": n_corpus},
-        (OUT / "manifest.json",),
+        keys=["data", "seed"],
+        metrics={"labeled_rows": labeled, "corpus_rows": n_corpus},
+        artifacts=(OUT / "manifest.json",),
         tags={f"llmops.data.{s['file']}.sha256": s["sha256"] for s in manifest["sources"]},
     )
     if data.source == "files":

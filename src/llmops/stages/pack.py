@@ -9,9 +9,8 @@ from pathlib import Path
 from llmops.config import load_stage_params
 from llmops.data.corpus import iter_texts_with_source
 from llmops.data.packing import pack_sources, token_dtype
-from llmops.data.sources import sha256
-from llmops.data.tokenizer import load_tokenizer, special_ids
-from llmops.io import atomic_dir, read_json, write_json
+from llmops.data.tokenizer import load_bpe, special_ids
+from llmops.io import atomic_dir, read_json, sha256, write_json
 from llmops.tracking.runs import log_stage_run
 
 IN = Path("data/processed")
@@ -21,7 +20,7 @@ OUT = Path("data/packed")
 
 def main() -> int:
     params = load_stage_params("pack")
-    tok = load_tokenizer(TOKENIZER)
+    tok = load_bpe(TOKENIZER)
     ids = special_ids(tok, params.tokenizer.special_tokens)
     dtype = token_dtype(tok.get_vocab_size())
     meta = {
@@ -34,15 +33,19 @@ def main() -> int:
     with atomic_dir(OUT) as tmp:
         for split in ("train", "val"):
             meta[f"{split}_tokens"], meta[f"{split}_segments"] = pack_sources(
-                iter_texts_with_source(IN / f"corpus_{split}.parquet"), tok, ids["eos"], tmp / f"{split}.bin", dtype
+                iter_texts_with_source(IN / f"corpus_{split}.parquet"),
+                tok,
+                eos_id=ids["eos"],
+                out=tmp / f"{split}.bin",
+                dtype=dtype,
             )
         write_json(tmp / "meta.json", meta)
     log_stage_run(
         "pack",
         params,
-        ["tokenizer.special_tokens"],
-        {k: meta[k] for k in ("train_tokens", "val_tokens", "vocab_size")},
-        (OUT / "meta.json",),
+        keys=["tokenizer.special_tokens"],
+        metrics={k: meta[k] for k in ("train_tokens", "val_tokens", "vocab_size")},
+        artifacts=(OUT / "meta.json",),
     )
     print(f"pack: {meta['train_tokens']:,} train / {meta['val_tokens']:,} val tokens ({dtype.name}) -> {OUT}/")
     return 0

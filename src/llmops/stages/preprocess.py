@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from llmops.config import load_stage_params
 from llmops.data.cleaning import cleaner
-from llmops.data.dedup import SeenHashes, dedup_labeled, text_hashes
+from llmops.data.dedup import SeenHashes, dedup_labeled, text_fingerprints
 from llmops.data.neardup import near_duplicates
 from llmops.data.split import holdout_mask, stratified_split
 from llmops.io import atomic_dir, remove_outputs, write_json
@@ -40,17 +40,7 @@ def main() -> int:
     stats: dict[str, int] = {}
     latin1 = str(data.labeled.get("encoding")).lower().replace("_", "-") in ("latin-1", "latin1", "iso-8859-1")
 
-    labeled = _distinct_labeled(IN / "labeled.parquet", stats)
-    labeled = labeled.assign(text=_clean_each(labeled["text"], cleaner(pp, latin1_source=latin1)))
-    in_bounds = labeled["text"].str.len().between(pp.min_chars, pp.max_chars)
-    stats["dropped_length"] = int((~in_bounds).sum())
-    labeled, dedup_stats = dedup_labeled(labeled[in_bounds])
-    stats.update(dedup_stats)
-    if pp.get("near_dup_threshold"):
-        near = near_duplicates(labeled["text"].tolist(), float(pp.near_dup_threshold), seed)
-        labeled = labeled.drop(index=labeled.index[near]).reset_index(drop=True)
-        stats["near_duplicate_rows"] = len(near)
-
+    labeled = _clean_labeled(pp, latin1=latin1, seed=seed, stats=stats)
     labels = list(data.labels) if data.get("labels") else _label_order(labeled["label"].unique().tolist())
     try:
         splits = _split(labeled, data, seed)
@@ -61,7 +51,13 @@ def main() -> int:
     try:
         with atomic_dir(OUT) as tmp:  # a failed gate leaves no data/processed behind
             corpus_hashes = _write_corpus(
-                IN / "corpus.parquet", splits, cleaner(pp), pp.corpus_val_fraction, seed, tmp, stats
+                IN / "corpus.parquet",
+                splits,
+                clean=cleaner(pp),
+                val_fraction=pp.corpus_val_fraction,
+                seed=seed,
+                out=tmp,
+                stats=stats,
             )
             if not _gate(splits, corpus_hashes, labels):
                 raise _GateFailed
@@ -75,21 +71,37 @@ def main() -> int:
         log_stage_run(
             "preprocess",
             params,
-            ["data.preprocess", "data.split", "seed"],
-            stats,
-            (REPORT / "summary.md",),
+            keys=["data.preprocess", "data.split", "seed"],
+            metrics=stats,
+            artifacts=(REPORT / "summary.md",),
             failed=True,
         )
         return 1
     log_stage_run(
         "preprocess",
         params,
-        ["data.preprocess", "data.split", "data.labels", "seed"],
-        stats,
-        (OUT / "stats.json", REPORT / "summary.md"),
+        keys=["data.preprocess", "data.split", "data.labels", "seed"],
+        metrics=stats,
+        artifacts=(OUT / "stats.json", REPORT / "summary.md"),
     )
     print(f"preprocess: {stats} -> {OUT}/")
     return 0
+
+
+def _clean_labeled(pp, latin1: bool, seed: int, stats: dict[str, int]) -> pd.DataFrame:
+    """Distinct labeled rows, cleaned, within the length bounds, exact and (optionally) near
+    duplicates removed; what each step dropped is counted in `stats`."""
+    labeled = _distinct_labeled(IN / "labeled.parquet", stats)
+    labeled = labeled.assign(text=_clean_each(labeled["text"], cleaner(pp, latin1_source=latin1)))
+    in_bounds = labeled["text"].str.len().between(pp.min_chars, pp.max_chars)
+    stats["dropped_length"] = int((~in_bounds).sum())
+    labeled, dedup_stats = dedup_labeled(labeled[in_bounds])
+    stats.update(dedup_stats)
+    if pp.get("near_dup_threshold"):
+        near = near_duplicates(labeled["text"].tolist(), float(pp.near_dup_threshold), seed)
+        labeled = labeled.drop(index=labeled.index[near]).reset_index(drop=True)
+        stats["near_duplicate_rows"] = len(near)
+    return labeled
 
 
 class _GateFailed(Exception):
@@ -102,7 +114,7 @@ def _distinct_labeled(path: Path, stats: dict[str, int]) -> pd.DataFrame:
     for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH, columns=["text", "label", "split"]):
         df = batch.to_pandas().dropna(subset=["text", "label"])
         total += batch.num_rows
-        keys = text_hashes(df["text"] + "\x00" + df["label"])
+        keys = text_fingerprints(df["text"] + "\x00" + df["label"])
         parts.append(df[seen.first_seen(keys)])
     labeled = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["text", "label", "split"])
     stats.update(validated_rows=total, repeated_raw_rows=total - len(labeled))
@@ -132,7 +144,7 @@ def _split(labeled: pd.DataFrame, data, seed: int) -> dict[str, pd.DataFrame]:
         held = set(parts["val"]["text"]) | set(parts["test"]["text"])
         parts["train"] = parts["train"][~parts["train"]["text"].isin(held)].reset_index(drop=True)
         return parts
-    return stratified_split(labeled[["text", "label"]], data.split.val, data.split.test, seed)
+    return stratified_split(labeled[["text", "label"]], data.split.val, test=data.split.test, seed=seed)
 
 
 def _corpus_batches(path: Path, splits: dict[str, pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -143,7 +155,7 @@ def _corpus_batches(path: Path, splits: dict[str, pd.DataFrame]) -> Iterator[pd.
 
 def _write_corpus(path: Path, splits, clean, val_fraction: float, seed: int, out: Path, stats) -> np.ndarray:
     """Stream the pre-training corpus into corpus_{train,val}.parquet; returns its text hashes."""
-    held_out = set(text_hashes(pd.concat([splits["val"]["text"], splits["test"]["text"]])).tolist())
+    held_out = set(text_fingerprints(pd.concat([splits["val"]["text"], splits["test"]["text"]])).tolist())
     raw_seen, clean_seen = SeenHashes(), SeenHashes()
     counts = dict(
         corpus_repeated_raw=0, corpus_duplicates=0, corpus_dropped_leaking=0, corpus_train_docs=0, corpus_val_docs=0
@@ -151,11 +163,11 @@ def _write_corpus(path: Path, splits, clean, val_fraction: float, seed: int, out
     writers = {k: pq.ParquetWriter(out / f"corpus_{k}.parquet", CORPUS_SCHEMA) for k in ("train", "val")}
     try:
         for df in _corpus_batches(path, splits):
-            fresh = raw_seen.first_seen(text_hashes(df["text"]))
+            fresh = raw_seen.first_seen(text_fingerprints(df["text"]))
             counts["corpus_repeated_raw"] += int((~fresh).sum())
             df = df[fresh].assign(text=lambda d: d["text"].map(clean))
             df = df[df["text"].str.len() > 0]
-            keys = text_hashes(df["text"])
+            keys = text_fingerprints(df["text"])
             leaking = np.fromiter((k in held_out for k in keys.tolist()), dtype=bool, count=len(keys))
             counts["corpus_dropped_leaking"] += int(leaking.sum())  # a val/test text is never pre-trained on
             df, keys = df[~leaking], keys[~leaking]
@@ -179,11 +191,11 @@ def _gate(splits: dict[str, pd.DataFrame], corpus_hashes: np.ndarray, labels: li
     """GX suites on the processed splits; False (and the report) when a critical one fails."""
     from llmops.validation import gate, suites
 
-    forbidden = np.union1d(text_hashes(splits["train"]["text"]), corpus_hashes)
+    forbidden = np.union1d(text_fingerprints(splits["train"]["text"]), corpus_hashes)
     tables = {}
     for name, df in splits.items():
         held_out = name != "train"
-        frame = df.assign(is_in_train_or_corpus=np.isin(text_hashes(df["text"]), forbidden)) if held_out else df
+        frame = df.assign(is_in_train_or_corpus=np.isin(text_fingerprints(df["text"]), forbidden)) if held_out else df
         tables[f"processed_{name}"] = (
             frame,
             f"data/processed/{name}.parquet",

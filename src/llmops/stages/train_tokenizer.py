@@ -18,13 +18,17 @@ OUT = Path("models/tokenizer")
 
 def main() -> int:
     params = load_stage_params("train_tokenizer")
-    tcfg = params.tokenizer
-    special = dict(tcfg.special_tokens)
-    tok = train_bpe(iter_texts(IN), tcfg.vocab_size, tcfg.min_frequency, special)
+    tokenizer_cfg = params.tokenizer
+    special = dict(tokenizer_cfg.special_tokens)
+    tok = train_bpe(iter_texts(IN), tokenizer_cfg.vocab_size, min_frequency=tokenizer_cfg.min_frequency, special=special)
     with atomic_dir(OUT) as tmp:
         save_for_transformers(tok, special, tmp, max_length=int(params.model.context_length))
     log_stage_run(
-        "train_tokenizer", params, ["tokenizer", "model.context_length"], {"vocab_size": tok.get_vocab_size()}, (OUT,)
+        "train_tokenizer",
+        params,
+        keys=["tokenizer", "model.context_length"],
+        metrics={"vocab_size": tok.get_vocab_size()},
+        artifacts=(OUT,),
     )
     print(f"train_tokenizer: vocabulary of {tok.get_vocab_size()} -> {OUT}/")
     return 0

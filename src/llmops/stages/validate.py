@@ -34,7 +34,7 @@ def main() -> int:
     has_split = bool(labeled["split"].notna().any())
     corpus, corpus_hashes = suites.corpus_profile(RAW / "corpus.parquet", with_hashes=has_split)
     header = (str(data.labeled.get("text_column", "text")), str(data.labeled.get("label_column", "label")))
-    checked = suites.add_derived_columns(labeled, corpus_hashes, header, v.min_rows_per_class)
+    checked = suites.add_derived_columns(labeled, corpus_hashes, header=header, min_per_class=v.min_rows_per_class)
     labels = list(data.labels) if data.get("labels") else None
     expectations = suites.raw_labeled(v, labels, has_split) + [suites.class_balance(labeled, v.min_class_share)]
     tables = {
@@ -66,9 +66,9 @@ def main() -> int:
     log_stage_run(
         "validate",
         params,
-        ["data.labels", "data.validation"],
-        counts,
-        (REPORT / "summary.md", REPORT / "raw_labeled.json"),
+        keys=["data.labels", "data.validation"],
+        metrics=counts,
+        artifacts=(REPORT / "summary.md", REPORT / "raw_labeled.json"),
         failed=critical,
     )
     if critical:
@@ -77,17 +77,21 @@ def main() -> int:
         )
         return 1
 
+    _write_validated(labeled, rejected)
+    print(
+        f"validate: all critical expectations met; {counts['warnings']} warnings; {len(rejected)} rows quarantined "
+        f"({share:.2%}) -> {OUT}/"
+    )
+    return 0
+
+
+def _write_validated(labeled: pd.DataFrame, rejected: pd.DataFrame) -> None:
+    """The rows that passed, the quarantined ones beside them, and the corpus and manifest as read."""
     with atomic_dir(OUT) as tmp:
         labeled.drop(index=rejected.index).reset_index(drop=True).to_parquet(tmp / "labeled.parquet", index=False)
         rejected.reset_index(drop=True).to_parquet(tmp / "rejected.parquet", index=False)
         shutil.copy2(RAW / "corpus.parquet", tmp / "corpus.parquet")
         shutil.copy2(RAW / "manifest.json", tmp / "manifest.json")
-    warnings = sum(len(o.failures) for o in outcomes)
-    print(
-        f"validate: all critical expectations met; {warnings} warnings; {len(rejected)} rows quarantined "
-        f"({share:.2%}) -> {OUT}/"
-    )
-    return 0
 
 
 def _rejected(labeled: pd.DataFrame, outcome: gate.SuiteOutcome) -> pd.DataFrame:

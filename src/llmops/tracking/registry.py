@@ -56,7 +56,7 @@ def _move_alias(client, name: str, alias: str, version: str, displaced_note: str
     before = current(client, name, alias)
     client.set_registered_model_alias(name, alias, version)
     if before is not None and str(before.version) != version:
-        client.set_model_version_tag(name, before.version, DECISION_TAG, displaced_note)
+        client.set_model_version_tag(name, before.version, key=DECISION_TAG, value=displaced_note)
 
 
 def gate(
@@ -74,7 +74,7 @@ def gate(
     version = str(version)
     tags = {SCORE_TAG: f"{score:.6f}", LABELS_TAG: json.dumps(labels), **(lineage or {})}
     for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
+        client.set_model_version_tag(name, version, key=key, value=value)
     champion = current(client, name, "champion")
     champion_score = None
     if champion is None:
@@ -94,10 +94,18 @@ def gate(
             f"(re-scored on this test split) + margin {margin}"
         )
     if decision == "champion":
-        _move_alias(client, name, "champion", version, f"former champion (replaced by v{version})")
+        _move_alias(
+            client, name, alias="champion", version=version, displaced_note=f"former champion (replaced by v{version})"
+        )
     elif decision == "challenger":
-        _move_alias(client, name, "challenger", version, f"former challenger (replaced by v{version})")
-    client.set_model_version_tag(name, version, DECISION_TAG, decision)
+        _move_alias(
+            client,
+            name,
+            alias="challenger",
+            version=version,
+            displaced_note=f"former challenger (replaced by v{version})",
+        )
+    client.set_model_version_tag(name, version, key=DECISION_TAG, value=decision)
     return {
         "model": name,
         "version": int(version),

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from llmops.config import all_params, flatten, recorded_overrides
+from llmops.config import all_params, flatten, recorded_overrides, select
 from llmops.tracking.lineage import RUN_REFS, pipeline_id
 
 # MLflow 3 opens an experiment without this tag on its GenAI overview; ours are training runs.
@@ -28,19 +28,6 @@ def git_commit() -> str:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-
-
-def params_subset(params: Any, keys: list[str]) -> dict[str, Any]:
-    """{key: value} for the dotted `keys` present in `params` (a key may name a sub-tree)."""
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.create(params) if isinstance(params, dict) else params
-    out: dict[str, Any] = {}
-    for key in keys:
-        node = OmegaConf.select(cfg, key, default=None)
-        if node is not None:
-            out[key] = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-    return out
 
 
 def run_context() -> dict[str, str]:
@@ -99,7 +86,7 @@ def stage_run(
     if experiment.tags.get("mlflow.experimentKind") != EXPERIMENT_KIND["mlflow.experimentKind"]:
         mlflow.set_experiment_tags(EXPERIMENT_KIND)
     _backfill(experiment.experiment_id)
-    subset = params_subset(params, keys)
+    subset = select(params, keys)
     context = run_context()
     all_tags = {
         "llmops.stage": stage,
@@ -129,11 +116,16 @@ def _backfill(experiment_id: str) -> None:
         print(f"note: could not tag earlier experiment runs with their commits ({type(err).__name__})")
 
 
+def run_ref(run: Any, **extra: Any) -> dict[str, Any]:
+    """What a stage's output records of the run that made it (mlflow_run.json, reports/runs/)."""
+    return {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, **extra}
+
+
 def write_run_ref(path: Path, run: Any, **extra: Any) -> None:
     """Record the run id inside a stage's output, so a DVC-cached output keeps pointing to its run."""
     from llmops.io import write_json
 
-    write_json(path, {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id, **extra})
+    write_json(path, run_ref(run, **extra))
 
 
 def log_stage_run(
@@ -149,7 +141,7 @@ def log_stage_run(
     and no run reference is written)."""
     import mlflow
 
-    with stage_run(stage, params, keys, tags, write_ref=not failed):
+    with stage_run(stage, params, keys=keys, tags=tags, write_ref=not failed):
         numeric = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, int | float)}
         if numeric:
             mlflow.log_metrics({f"summary/{k}": v for k, v in numeric.items()})
@@ -162,13 +154,36 @@ def log_stage_run(
             mlflow.end_run(status="FAILED")
 
 
-def write_empty_curves(out: Path, keys: tuple[str, ...]) -> None:
-    """Header-only curve files for a skipped training stage (DVC expects its outputs)."""
-    from llmops.io import atomic_dir
+def skip_stage(
+    stage: str, params: Any, keys: list[str], reason: str, model_dir: Path, metrics: Path, curves: Path, names: tuple
+) -> int:
+    """A training stage with nothing to train: its outputs exist (DVC expects them) and say why
+    (`skipped.json`, a metrics file, header-only curves), and its MLflow run is tagged skipped."""
+    from llmops.io import atomic_dir, write_json
 
-    with atomic_dir(out) as tmp:
-        for key in keys:
-            (tmp / f"{key}.csv").write_text(f"step,{key}\n")
+    marker = {"skipped": True, "reason": reason}
+    with atomic_dir(model_dir) as tmp:
+        write_json(tmp / "skipped.json", marker)
+    write_json(metrics, marker)
+    with atomic_dir(curves) as tmp:
+        for name in names:
+            (tmp / f"{name}.csv").write_text(f"step,{name}\n")
+    log_stage_run(stage, params, keys, tags={"llmops.skipped": "true"})
+    print(f"{stage}: skipped ({reason})")
+    return 0
+
+
+def log_training_outputs(
+    run: Any, metrics: dict[str, Any], metrics_file: Path, model_dir: Path, curves: Path, title: str, names: tuple
+) -> None:
+    """What every training stage logs once its outputs are written: single values as summary/
+    metrics, the metrics file, the model directory, and the per-step curves (CSV + PNG)."""
+    import mlflow
+
+    mlflow.log_metrics({f"summary/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float)})
+    mlflow.log_artifact(str(metrics_file))
+    mlflow.log_artifacts(str(model_dir), artifact_path="model")
+    log_curves(run, title, out=curves, keys=names)
 
 
 def log_curves(run: Any, title: str, out: Path, keys: tuple[str, ...] = ("train_loss", "val_loss")) -> None:
@@ -190,5 +205,5 @@ def log_curves(run: Any, title: str, out: Path, keys: tuple[str, ...] = ("train_
             (tmp / f"{key}.csv").write_text("\n".join(lines) + "\n")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "loss_curves.png"
-        if loss_curves_png(client, run.info.run_id, path, title):
+        if loss_curves_png(client, run.info.run_id, path=path, title=title):
             mlflow.log_artifact(str(path))

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", type=Path, default=Path("mlflow.db"))
     parser.add_argument("--artifacts", type=Path, default=Path("mlartifacts"))
     args = parser.parse_args(argv)
-    cmd = command(args.port, args.db, args.artifacts, args.host)
+    cmd = command(args.port, args.db, artifacts=args.artifacts, host=args.host)
     print(f"MLflow tracking server on http://{args.host}:{args.port} (store {args.db})", flush=True)
     print(f"training runs: http://{args.host}:{args.port}/llmops", flush=True)
     os.execve(cmd[0], cmd, environment())

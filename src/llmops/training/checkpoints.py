@@ -58,7 +58,10 @@ class ResumeFolder:
 class StepCheckpoint(L.Callback):
     """Every N optimizer steps: trainer.save_checkpoint to a temp file, then an atomic rename, so a
     kill mid-write leaves the previous checkpoint intact. Also carries the RNG states (Lightning's
-    checkpoint does not), so dropout after a resume matches an uninterrupted run."""
+    checkpoint does not), so dropout after a resume matches an uninterrupted run. Kept instead of
+    Lightning's ModelCheckpoint for those RNG states and for one fixed file outside DVC's outputs
+    (`checkpoints/<stage>/<fingerprint>/last.ckpt`) that resume finds without a glob over
+    versioned names; ~25 lines either way."""
 
     def __init__(self, path: Path, every_n_steps: int):
         self.path, self.every_n_steps = Path(path), int(every_n_steps)

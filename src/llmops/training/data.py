@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+if TYPE_CHECKING:  # only types: pre-training (windows of tokens) does not depend on text inputs
+    from llmops.models.inputs import EncodedTexts, PadCollate
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,9 @@ def window_batches(
     in_domain_fraction: float | None = None,
 ) -> StepLoader:
     draw = tokens.random_offsets(seed, segments, in_domain_fraction)
-    return StepLoader(plan, total_steps, lambda step: draw(step, plan.global_batch), tokens.windows, pin_memory)
+    return StepLoader(
+        plan, total_steps, rows=lambda step: draw(step, plan.global_batch), make=tokens.windows, pin_memory=pin_memory
+    )
 
 
 def text_batches(
@@ -196,7 +201,9 @@ def text_batches(
             epochs[epoch] = epoch_batches(epoch)
         return epochs[epoch][j]
 
-    return StepLoader(plan, total_steps, rows, lambda idx: collate([texts[i] for i in idx]), pin_memory)
+    return StepLoader(
+        plan, total_steps, rows=rows, make=lambda idx: collate([texts[i] for i in idx]), pin_memory=pin_memory
+    )
 
 
 def steps_per_epoch(n_examples: int, plan: BatchPlan) -> int:
@@ -219,47 +226,3 @@ class FixedWindows(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.tokens.windows(self.offsets[i * self.batch_size : (i + 1) * self.batch_size])
-
-
-class EncodedTexts(Dataset):
-    """Token id lists (each ending in EOS) with integer labels."""
-
-    def __init__(self, ids: list[list[int]], labels: list[int]):
-        self.ids, self.labels = ids, labels
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, i: int) -> tuple[list[int], int]:
-        return self.ids[i], self.labels[i]
-
-
-def encode_texts(tokenizer, texts: list[str], max_length: int, mode: str = "eos") -> list[list[int]]:
-    """`eos` (our LMs): no special tokens, truncate to max_length - 1 and end every text with EOS,
-    the token the classifier pools. `special` (HF checkpoints): the tokenizer's own template,
-    e.g. [CLS] text [SEP]."""
-    if mode == "special":
-        return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    enc = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length - 1)
-    return [ids + [tokenizer.eos_token_id] for ids in enc["input_ids"]]
-
-
-def encoding_mode(init: str) -> str:
-    return "special" if init in ("hf", "hf_scratch") else "eos"
-
-
-class PadCollate:
-    """Right-pad a batch to its longest text (dynamic padding: tweets are much shorter than max_length)."""
-
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
-
-    def __call__(self, batch: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
-        width = max(len(ids) for ids, _ in batch)
-        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (ids, _) in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            mask[row, : len(ids)] = 1
-        labels = torch.tensor([lab for _, lab in batch], dtype=torch.long)
-        return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}

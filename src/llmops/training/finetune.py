@@ -1,152 +1,150 @@
-"""Fine-tune a sequence classifier on the labeled train split and keep the best evaluation by
-validation macro-F1. Shared by the `finetune` stage (finetune.init: pretrained | scratch | hf) and
-the `finetune_scratch` stage (the same architecture from random init, same budget: the ablation).
+"""Fine-tune a sequence classifier on the labeled train split, keeping the best evaluation by
+validation macro-F1, as the steps the `finetune` stage calls in turn: `encode_splits` (texts to
+token ids), `build` (classifier, trainer, batches) and `fit` (train, resume, restore the best
+weights). The stage saves and logs what `fit` returns.
 
 Same launch model as pretrain: 1 or N processes (conf/trainer/), rank 0 logs and writes, a rerun
-after a crash resumes from checkpoints/<stage>/."""
+after a crash resumes from checkpoints/<name>/."""
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import pandas as pd
+from torch.utils.data import DataLoader, Subset
 
-from llmops.data.sources import sha256
-from llmops.io import atomic_dir, read_json, write_json
-from llmops.tracking.runs import log_curves, tracking_uri, write_run_ref
+from llmops.io import read_json
+from llmops.models.classifier import Classifier
+from llmops.models.hf import build_classifier
+from llmops.models.inputs import EncodedTexts, PadCollate, encode_texts
+from llmops.training.callbacks import Progress, Throughput
+from llmops.training.checkpoints import StepCheckpoint
+from llmops.training.data import BatchPlan, StepLoader, steps_per_epoch, text_batches
+from llmops.training.dist import world_size
+from llmops.training.optim import optimizer_from_config, schedule_from_config
+from llmops.training.session import Session
+from llmops.training.trainer import build_trainer, fit_or_resume
 
-DATA = Path("data/processed")
-LM = Path("models/pretrained")
-KEYS = ["finetune", "seed"]
+VAL_BATCH = 128  # validation only runs forward passes: larger batches than training
 
 
 @dataclass(frozen=True)
-class Job:
-    stage: str  # MLflow stage tag, checkpoint folder, log prefix
-    init: str  # pretrained | scratch | hf | hf_scratch
-    out: Path
-    metrics: Path
-    curves: Path  # per-step CSVs for DVC plots
+class EncodedSplits:
+    labels: list[str]
+    train: EncodedTexts
+    val: EncodedTexts
+    pad_id: int
 
 
-def run(params: Any, job: Job) -> int:
-    import mlflow
-    from torch.utils.data import DataLoader, Subset
+@dataclass
+class FineTuning:
+    module: Classifier
+    trainer: L.Trainer
+    train: StepLoader
+    val: DataLoader
+    plan: BatchPlan
+    steps_per_epoch: int
+    throughput: Throughput
 
-    from llmops.models.classifier import Classifier
-    from llmops.models.hf import build_classifier, classifier_config_source, load_tokenizer
-    from llmops.training.callbacks import Progress, Throughput
-    from llmops.training.checkpoints import StepCheckpoint
-    from llmops.training.data import (
-        BatchPlan,
-        EncodedTexts,
-        PadCollate,
-        encode_texts,
-        encoding_mode,
-        steps_per_epoch,
-        text_batches,
+
+def encode_splits(data: Path, tokenizer: Any, cfg: Any, seed: int, template: str) -> EncodedSplits:
+    """The train split and the validation split (or `cfg.val_subsample` fixed texts of it) as
+    token ids under the model's input template, with label ids in labels.json's order."""
+    labels = read_json(data / "labels.json")
+    label_id = {label: i for i, label in enumerate(labels)}
+    train_df, val_df = pd.read_parquet(data / "train.parquet"), pd.read_parquet(data / "val.parquet")
+    if cfg.val_subsample and cfg.val_subsample < len(val_df):
+        val_df = val_df.sample(n=int(cfg.val_subsample), random_state=seed)
+
+    def encoded(df: pd.DataFrame) -> EncodedTexts:
+        ids = encode_texts(tokenizer, df["text"].tolist(), max_length=int(cfg.max_length), template=template)
+        return EncodedTexts(ids, [label_id[label] for label in df["label"]])
+
+    return EncodedSplits(labels, encoded(train_df), val=encoded(val_df), pad_id=tokenizer.pad_token_id)
+
+
+def build(
+    params: Any, name: str, init: str, source: Path, splits: EncodedSplits, session: Session, tracking_uri: str
+) -> FineTuning:
+    """The classifier from `source` (weights or, for scratch inits, architecture only), a Trainer
+    for conf/trainer/, and per-epoch permutations of the train split as global batches."""
+    cfg, trainer_cfg = params.finetune, params.trainer
+    model = build_classifier(source, splits.labels, init, dropout=cfg.dropout, pooling=cfg.get("pooling", "last"))
+    plan = BatchPlan.from_config(cfg, world_size(trainer_cfg), "finetune")
+    per_epoch = steps_per_epoch(len(splits.train), plan)
+    total = cfg.epochs * per_epoch if cfg.max_steps < 0 else min(cfg.max_steps, cfg.epochs * per_epoch)
+    throughput = Throughput()
+    checkpoint = StepCheckpoint(session.folder.last, cfg.checkpoint_every_steps)
+    trainer = build_trainer(
+        trainer_cfg,
+        run=session.run,
+        tracking_uri=tracking_uri,
+        callbacks=[throughput, checkpoint, Progress(name, throughput)],
+        plan=plan,
+        max_steps=total,
+        val_every_steps=cfg.val_every_steps or per_epoch,
+        gradient_clip_val=cfg.grad_clip,
     )
-    from llmops.training.dist import world_size
-    from llmops.training.session import training_session
-    from llmops.training.trainer import build_trainer, fit, model_state, setup_runtime
+    collate = PadCollate(splits.pad_id)
+    train = text_batches(
+        splits.train,
+        plan=plan,
+        total_steps=total,
+        seed=int(params.seed),
+        collate=collate,
+        pin_memory=trainer.strategy.root_device.type == "cuda",
+        bucket_batches=int(cfg.get("bucket_batches", 0)),
+    )
+    module = Classifier(
+        model,
+        optimizer=optimizer_from_config(cfg),
+        scheduler=schedule_from_config(warmup_steps=int(cfg.warmup_ratio * total), total_steps=total, min_lr_ratio=0.0),
+    )
+    return FineTuning(
+        module,
+        trainer,
+        train=train,
+        val=_val_shard(splits.val, trainer, collate),
+        plan=plan,
+        steps_per_epoch=per_epoch,
+        throughput=throughput,
+    )
 
-    ft, seed, tcfg = params.finetune, int(params.seed), params.trainer
-    setup_runtime(tcfg, seed)
-    labels = read_json(DATA / "labels.json")
-    label_id = {lab: i for i, lab in enumerate(labels)}
-    source = classifier_config_source(job.init, LM, ft.get("checkpoint"))
-    tokenizer = load_tokenizer(source)
-    mode = encoding_mode(job.init)
-    train_df = pd.read_parquet(DATA / "train.parquet")
-    val_df = pd.read_parquet(DATA / "val.parquet")
-    if ft.val_subsample and ft.val_subsample < len(val_df):
-        val_df = val_df.sample(n=int(ft.val_subsample), random_state=seed)
 
-    def dataset(df: pd.DataFrame) -> EncodedTexts:
-        ids = encode_texts(tokenizer, df["text"].tolist(), ft.max_length, mode)
-        return EncodedTexts(ids, [label_id[lab] for lab in df["label"]])
+def _val_shard(val: EncodedTexts, trainer: L.Trainer, collate: PadCollate) -> DataLoader:
+    """This rank's 1/N of the validation texts, sorted by length (little padding; the metrics
+    are sums of counts, so neither the order nor the split changes them)."""
+    by_length = sorted(range(len(val)), key=lambda i: len(val.ids[i]))
+    shard = by_length[trainer.global_rank :: trainer.world_size]
+    return DataLoader(Subset(val, shard), batch_size=VAL_BATCH, collate_fn=collate)
 
-    collate = PadCollate(tokenizer.pad_token_id)
-    train_texts = dataset(train_df)
-    val_texts = dataset(val_df)
-    by_length = sorted(range(len(val_texts)), key=lambda i: len(val_texts.ids[i]))  # little padding; order-free metrics
-    val_loader = DataLoader(Subset(val_texts, by_length), batch_size=128, collate_fn=collate)
 
-    model = build_classifier(source, labels, job.init, ft.dropout, ft.get("pooling", "last"))
-    upstream = read_json(LM / "mlflow_run.json")["run_id"] if job.init == "pretrained" else str(source)
-    fingerprint = {
-        "init": job.init,
-        "source": upstream,
-        "data": {name: sha256(DATA / name) for name in ("train.parquet", "val.parquet", "labels.json")},
+def fit(job: FineTuning, session: Session, advice: str) -> dict[str, Any]:
+    """Train (resuming from the session's last step checkpoint), make sure the final weights were
+    scored, load the best weights by validation macro-F1 and return the stage's metrics."""
+    trainer, module = job.trainer, job.module
+    t0 = time.perf_counter()
+    fit_or_resume(trainer, module, train=job.train, val=job.val, folder=session.folder, advice=advice)
+    if module.best.get("step") != trainer.global_step:
+        trainer.validate(module, job.val, verbose=False)
+    train_time = time.perf_counter() - t0
+    trainer.strategy.lightning_module_state_dict()  # a collective under FSDP: every rank joins it
+    module.restore_best()
+    return {
+        "best_val_f1_macro": module.best["val_f1_macro"],
+        "best_val_accuracy": module.best["val_accuracy"],
+        "best_step": module.best["step"],
+        "steps": int(trainer.global_step),
+        "epochs": trainer.global_step / job.steps_per_epoch,
+        "train_time_s": train_time,
+        "tokens_per_sec": job.throughput.tokens_per_sec,
+        "global_batch": job.plan.global_batch,
+        "world_size": trainer.world_size,
+        "val_rows_per_rank": module.val_rows,
+        "resumed_from_step": session.resume_step,
+        "n_params": module.model.num_parameters(),
     }
-    tags = {"llmops.finetune.init": job.init, "llmops.finetune.source": str(source)}
-    if job.init == "pretrained":
-        tags["llmops.upstream.pretrain_run"] = upstream
-    with training_session(job.stage, params, KEYS, fingerprint, tags) as session:
-        throughput = Throughput()
-        checkpoint = StepCheckpoint(session.folder.last, ft.checkpoint_every_steps)
-        plan = BatchPlan.from_config(ft, world_size(tcfg), "finetune")
-        per_epoch = steps_per_epoch(len(train_texts), plan)
-        total = ft.epochs * per_epoch if ft.max_steps < 0 else min(ft.max_steps, ft.epochs * per_epoch)
-        trainer = build_trainer(
-            tcfg,
-            run=session.run,
-            tracking_uri=tracking_uri(params),
-            callbacks=[throughput, checkpoint, Progress(job.stage, throughput)],
-            plan=plan,
-            max_steps=total,
-            val_every_steps=ft.val_every_steps or per_epoch,
-            gradient_clip_val=ft.grad_clip,
-        )
-        train = text_batches(
-            train_texts, plan, total, seed, collate, trainer.strategy.root_device.type == "cuda",
-            int(ft.get("bucket_batches", 0)),
-        )  # fmt: skip
-        module = Classifier(model, ft, total_steps=total)
-        t0 = time.perf_counter()
-        fit(trainer, module, train, val_loader, session.folder, "lower finetune.lr to start fresh")
-        if module.best.get("step") != trainer.global_step:  # make sure the final weights were scored too
-            trainer.validate(module, val_loader, verbose=False)
-        train_time = time.perf_counter() - t0
-        model_state(trainer)  # collective under FSDP; the best weights are kept on every rank
-        if not session.rank_zero:
-            return 0
-
-        module.restore_best()
-        metrics = {
-            "best_val_f1_macro": module.best["val_f1_macro"],
-            "best_val_accuracy": module.best["val_accuracy"],
-            "best_step": module.best["step"],
-            "steps": int(trainer.global_step),
-            "epochs": trainer.global_step / per_epoch,
-            "train_time_s": train_time,
-            "tokens_per_sec": throughput.tokens_per_sec,
-            "global_batch": plan.global_batch,
-            "world_size": trainer.world_size,
-            "resumed_from_step": session.resume_step,
-            "n_params": sum(p.numel() for p in module.model.parameters()),
-            "init": job.init,
-        }
-        with atomic_dir(job.out) as tmp:
-            module.model.save_pretrained(str(tmp), safe_serialization=True)
-            tokenizer.save_pretrained(str(tmp))
-            write_json(tmp / "preprocess.json", dict(params.data.preprocess))  # predict must clean text the same way
-            write_json(tmp / "encoding.json", {"mode": mode, "max_length": int(ft.max_length)})
-            write_run_ref(tmp / "mlflow_run.json", session.run)
-        write_json(job.metrics, metrics)
-        mlflow.log_metrics({f"summary/{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float)})
-        mlflow.log_artifact(str(job.metrics))
-        mlflow.log_artifacts(str(job.out), artifact_path="model")
-        log_curves(
-            session.run, f"fine-tuning loss ({job.init})", job.curves, ("train_loss", "val_loss", "val_f1_macro")
-        )
-    print(
-        f"{job.stage}: {job.init} init, best val macro-F1 {metrics['best_val_f1_macro']:.4f} at step "
-        f"{metrics['best_step']} of {metrics['steps']} ({train_time:.0f} s, "
-        f"{math.ceil(metrics['epochs'] * 100) / 100} epochs) -> {job.out}/"
-    )
-    return 0

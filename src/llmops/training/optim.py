@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -50,3 +53,19 @@ def warmup_cosine(
         return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def optimizer_from_config(cfg: Any) -> Callable[[torch.nn.Module], torch.optim.AdamW]:
+    """AdamW as a factory of the module's parameters (`lr`, `weight_decay`, optional `layer_decay`
+    from a pretrain/finetune config group), in the way lightning-hydra-template's `_partial_` works."""
+    return functools.partial(
+        adamw, lr=float(cfg.lr), weight_decay=float(cfg.weight_decay), layer_decay=float(cfg.get("layer_decay", 1.0))
+    )
+
+
+def schedule_from_config(
+    warmup_steps: int, total_steps: int, min_lr_ratio: float
+) -> Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LambdaLR]:
+    return functools.partial(
+        warmup_cosine, warmup_steps=int(warmup_steps), total_steps=int(total_steps), min_lr_ratio=float(min_lr_ratio)
+    )

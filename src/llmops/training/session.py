@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from llmops.tracking.runs import params_hash, params_subset, stage_run
+from llmops.config import select
+from llmops.tracking.runs import params_hash, stage_run
 from llmops.training.checkpoints import ResumeFolder
 from llmops.training.dist import is_rank_zero
 
@@ -26,12 +27,12 @@ class Session:
 def training_session(
     stage: str, params: Any, keys: list[str], fingerprint: dict[str, Any], tags: dict[str, str] | None = None
 ) -> Iterator[Session]:
-    folder = ResumeFolder(stage, {"params": params_subset(params, keys), **fingerprint})
+    folder = ResumeFolder(stage, {"params": select(params, keys), **fingerprint})
     resume_step = folder.resume_step()
     if not is_rank_zero(params.trainer):
-        yield Session(None, folder, resume_step, False)
+        yield Session(None, folder, resume_step=resume_step, rank_zero=False)
         return
-    all_params = params_hash(params_subset(params, list(params.keys())))
+    all_params = params_hash(select(params, list(params.keys())))
     run_id = None
     if resume_step is None:
         folder.prepare()
@@ -45,5 +46,5 @@ def training_session(
         tags = {**(tags or {}), "llmops.resumed_from_step": str(resume_step)}
     with stage_run(stage, params, keys, tags=tags, run_id=run_id) as run:
         folder.save_run_ref(run.info.run_id, all_params)
-        yield Session(run, folder, resume_step, True)
+        yield Session(run, folder, resume_step=resume_step, rank_zero=True)
     folder.clear()

@@ -10,10 +10,10 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import MLFlowLogger
 
+from llmops.models.guard import NonFiniteLoss
 from llmops.training.checkpoints import ResumeFolder
 from llmops.training.data import BatchPlan, StepLoader
 from llmops.training.dist import processes_per_node
-from llmops.training.guard import NonFiniteLoss
 
 
 def setup_runtime(trainer_cfg: Any, seed: int) -> None:
@@ -78,7 +78,7 @@ def _strategy(trainer_cfg: Any) -> Any:
     return trainer_cfg.strategy
 
 
-def fit(
+def fit_or_resume(
     trainer: L.Trainer,
     module: L.LightningModule,
     train: StepLoader,
@@ -98,6 +98,9 @@ def fit(
         raise SystemExit(f"{err}; stopped. Last good checkpoint: {kept} ({advice})") from err
 
 
-def model_state(trainer: L.Trainer) -> dict[str, torch.Tensor]:
-    """The full LightningModule state dict (gathered under FSDP); every rank must call it."""
-    return trainer.strategy.lightning_module_state_dict()
+def load_trained_weights(trainer: L.Trainer, module: L.LightningModule) -> None:
+    """Load the full trained weights into `module.model` on global rank 0, the rank that saves
+    (under FSDP they are gathered, so every rank must call this)."""
+    state = trainer.strategy.lightning_module_state_dict()
+    if trainer.is_global_zero:
+        module.model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})

@@ -71,7 +71,7 @@ def run_suites(tables: dict[str, tuple[pd.DataFrame, str, list]], docs_dir: Path
         )
         run = checkpoint.run(batch_parameters={"dataframe": df})
         result = next(iter(run.run_results.values())).to_json_dict()
-        outcomes.append(SuiteOutcome(name, src, result, _failures(result)))
+        outcomes.append(SuiteOutcome(name, src, result=result, failures=_failures(result)))
     return outcomes
 
 

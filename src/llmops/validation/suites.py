@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from llmops.data.cleaning import MOJIBAKE_RE
-from llmops.data.dedup import text_hashes
+from llmops.data.dedup import text_fingerprints
 
 CRITICAL, WARNING = "critical", "warning"
 SPLITS = ["train", "val", "test"]
@@ -46,7 +46,7 @@ def add_derived_columns(
     if labeled["split"].notna().any():
         train = set(text[labeled["split"] == "train"].dropna())
         held_out = labeled["split"].isin(["val", "test"])
-        in_corpus = np.isin(text_hashes(text), corpus_hashes)
+        in_corpus = np.isin(text_fingerprints(text), corpus_hashes)
         out["is_leaking_held_out_text"] = held_out & (text.isin(train) | in_corpus)
     return out
 
@@ -86,21 +86,21 @@ def raw_labeled(v: Any, labels: list[str] | None, has_split: bool) -> list[Expec
             regex=MOJIBAKE_RE,
             mostly=1.0 - v.max_encoding_damage_share,
         ),
-        _e("ExpectColumnValuesToNotBeNull", WARNING, "every row has a text", True, column="text"),
-        _e("ExpectColumnValuesToNotBeNull", WARNING, "every row has a label", True, column="label"),
+        _e("ExpectColumnValuesToNotBeNull", WARNING, why="every row has a text", quarantine=True, column="text"),
+        _e("ExpectColumnValuesToNotBeNull", WARNING, why="every row has a label", quarantine=True, column="label"),
         _e(
             "ExpectColumnValuesToNotMatchRegex",
             WARNING,
-            "no empty or whitespace-only text",
-            True,
+            why="no empty or whitespace-only text",
+            quarantine=True,
             column="text",
             regex=r"^\s*$",
         ),
         _e(
             "ExpectColumnValueLengthsToBeBetween",
             WARNING,
-            "text length within bounds",
-            True,
+            why="text length within bounds",
+            quarantine=True,
             column="text",
             min_value=v.min_chars,
             max_value=v.max_chars,
@@ -159,7 +159,7 @@ def corpus_profile(path, with_hashes: bool) -> tuple[pd.DataFrame, np.ndarray]:
     for batch in pq.ParquetFile(path).iter_batches(batch_size=20_000, columns=["text"]):
         lengths.append(pc.utf8_length(batch.column(0)).to_numpy(zero_copy_only=False))  # no Python strings
         if with_hashes:
-            hashes.append(text_hashes(batch.column(0).to_pandas()))
+            hashes.append(text_fingerprints(batch.column(0).to_pandas()))
     length = np.concatenate(lengths) if lengths else np.array([], dtype=float)
     return pd.DataFrame({"text_length": length}), (np.concatenate(hashes) if hashes else np.array([], np.uint64))
 
