@@ -1,4 +1,4 @@
-# Two commands from a fresh clone:  make repro  |  make test
+# Two commands from a fresh clone:  make repro  |  make test   (make test-all: the full tier)
 # Both bootstrap .venv from the pinned lock file first (Python 3.11; torch 2.13.0 CPU wheel).
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -13,7 +13,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install params repro test lint unit integration mlflow-ui mlflow-server serve plots browser clean
+.PHONY: install params repro test test-all lint unit integration mlflow-ui mlflow-server serve plots browser clean
 
 install: $(STAMP)
 
@@ -43,7 +43,13 @@ unit: install
 integration: install
 	$(BIN)/pytest -q -m integration
 
+# Fast tier (<= 6 min): unit tests and one end-to-end ci pipeline on the real DVC/GX/Lightning/MLflow stack
 test: install lint
+	$(BIN)/pytest -q -m "not slow" --durations=5
+
+# Full tier (<= 20 min, what CI runs): adds DDP, resume after SIGKILL, MiniLM, the MLflow UI in a
+# browser (`make browser` first), exp-run sequences, a tracking server and the retrain scenarios
+test-all: install lint
 	$(BIN)/pytest -q --durations=10
 
 MLFLOW_PORT ?= 5000

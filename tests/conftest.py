@@ -51,8 +51,9 @@ def copy_repo(dest: Path) -> Path:
 @pytest.fixture(scope="session")
 def ci_pipeline(tmp_path_factory):
     """The ci pipeline run once with `dvc repro` in a fresh copy: (workspace, env, repro output,
-    snapshot). Tests that change the workspace in order use it directly; others start from
-    `workspace_from(snapshot, ...)`, a copy of the state right after the first repro."""
+    snapshot). Tests only read the workspace; a test that changes anything starts from its own
+    `workspace_from(snapshot, ...)`, a copy of the state right after the first repro, so tests run
+    in any order."""
     base = tmp_path_factory.mktemp("pipeline")
     ws = copy_repo(base / "repo")
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{ws}/mlflow.db"}
@@ -63,11 +64,15 @@ def ci_pipeline(tmp_path_factory):
     return ws, env, first, snapshot
 
 
-def workspace_from(snapshot: Path, dest: Path) -> tuple[Path, dict]:
-    """A copy of the pipeline snapshot with its own, empty MLflow store."""
+def workspace_from(snapshot: Path, dest: Path, keep_store: bool = False) -> tuple[Path, dict]:
+    """A copy of the pipeline snapshot with its own MLflow store: empty, or (`keep_store`) a copy
+    of the snapshot's, with its runs and registered champion. MLflow records artifact locations as
+    absolute paths, so in a kept store the first pipeline's artifacts stay where that pipeline
+    wrote them (read-only for the copy; its own new runs only add folders there)."""
     shutil.copytree(snapshot, dest, symlinks=True)
-    shutil.rmtree(dest / "mlruns", ignore_errors=True)
-    (dest / "mlflow.db").unlink(missing_ok=True)
+    if not keep_store:
+        shutil.rmtree(dest / "mlruns", ignore_errors=True)
+        (dest / "mlflow.db").unlink(missing_ok=True)
     return dest, {"MLFLOW_TRACKING_URI": f"sqlite:///{dest}/mlflow.db"}
 
 

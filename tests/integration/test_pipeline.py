@@ -8,20 +8,20 @@ import subprocess
 import pandas as pd
 import pytest
 
-from ..conftest import CI, MODEL, mlflow_ui_pages, run, tracking_server
+from ..conftest import CI, MODEL, mlflow_ui_pages, run, tracking_server, workspace_from
 
 pytestmark = pytest.mark.integration
 
 
 def stages_run(output: str) -> list[str]:
-    return re.findall(r"Running stage '(\w+)'", output)
+    return re.findall(r"Running stage '([\w@]+)'", output)
 
 
 def read(ws, path):
     return json.loads((ws / path).read_text())
 
 
-STAGES = [
+STAGES = [  # DVC's names; the MLflow runs and reports/runs/ of finetune@scratch are named finetune_scratch
     "params",
     "ingest",
     "validate",
@@ -29,17 +29,28 @@ STAGES = [
     "train_tokenizer",
     "pack",
     "pretrain",
-    "finetune",
-    "finetune_scratch",
+    "finetune@pretrained",
+    "finetune@scratch",
     "evaluate",
+]
+RUN_NAMES = [
+    s.replace("finetune@pretrained", "finetune").replace("finetune@scratch", "finetune_scratch") for s in STAGES
 ]
 
 
 @pytest.fixture(scope="module")
 def pipeline(ci_pipeline):
-    """The ci pipeline run once with `dvc repro` in a fresh copy; the tests below build on it in order."""
+    """The ci pipeline run once with `dvc repro` in a fresh copy (read-only for the tests)."""
     ws, env, first, _ = ci_pipeline
     return ws, env, first
+
+
+@pytest.fixture
+def own_copy(ci_pipeline, tmp_path):
+    """This test's own copy of the pipeline right after the first repro, with a copy of its MLflow
+    store (runs, and champion v1)."""
+    ws, env = workspace_from(ci_pipeline[3], tmp_path / "repo", keep_store=True)
+    return ws, env, None
 
 
 def client(env):
@@ -82,7 +93,7 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
         "reports/evaluate.md",
         "reports/evaluate/confusion.csv",
         "reports/evaluate/confusion_matrix.png",
-        *[f"reports/runs/{s}.json" for s in STAGES],
+        *[f"reports/runs/{s}.json" for s in RUN_NAMES],
         "reports/curves/pretrain/train_loss.csv",
         "reports/curves/finetune/val_f1_macro.csv",
     ]:
@@ -129,7 +140,7 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
 def test_mlflow_runs_lineage_and_registry(pipeline):
     ws, env, _ = pipeline
     runs = runs_by_stage(env)
-    assert set(runs) == set(STAGES) - {"params"}
+    assert set(runs) == set(RUN_NAMES) - {"params"}
     last = {stage: rs[-1] for stage, rs in runs.items()}
     # readable names, the overrides and the commit on every run; single values kept out of the charts
     assert last["pretrain"].info.run_name == "pretrain · experiment=ci tracking.register=true"
@@ -163,8 +174,9 @@ def test_mlflow_runs_lineage_and_registry(pipeline):
     assert champion.tags["llmops.overrides"] == "experiment=ci tracking.register=true"
 
 
-def test_cached_rerun_is_a_noop_and_a_param_change_reruns_only_what_depends_on_it(pipeline):
-    ws, env, _ = pipeline
+@pytest.mark.slow
+def test_cached_rerun_is_a_noop_and_a_param_change_reruns_only_what_depends_on_it(own_copy):
+    ws, env, _ = own_copy
     assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == []
     # a runtime-only key reruns nothing but the params check
     run(["python", "-m", "llmops.config", *CI, "trainer.log_every_n_steps=5"], cwd=ws)
@@ -172,8 +184,8 @@ def test_cached_rerun_is_a_noop_and_a_param_change_reruns_only_what_depends_on_i
     run(["python", "-m", "llmops.config", *CI, "finetune.lr=0.002"], cwd=ws)
     assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == [
         "params",
-        "finetune",
-        "finetune_scratch",
+        "finetune@pretrained",
+        "finetune@scratch",
         "evaluate",
     ]
     # the finetune run of this pipeline chains to the *cached* pretrain run, not a new one
@@ -182,8 +194,9 @@ def test_cached_rerun_is_a_noop_and_a_param_change_reruns_only_what_depends_on_i
     assert runs["finetune"][-1].data.tags["llmops.upstream.pretrain_run"] == runs["pretrain"][0].info.run_id
 
 
-def test_a_worse_model_leaves_the_champion_alone(pipeline):
-    ws, env, _ = pipeline
+@pytest.mark.slow
+def test_a_worse_model_leaves_the_champion_alone(own_copy):
+    ws, env, _ = own_copy
     c = client(env)
     before = str(c.get_model_version_by_alias(MODEL, "champion").version)
     run(["python", "-m", "llmops.config", *CI, "finetune.max_steps=1", "finetune.val_every_steps=1"], cwd=ws)
@@ -195,15 +208,16 @@ def test_a_worse_model_leaves_the_champion_alone(pipeline):
     assert str(c.get_model_version_by_alias(MODEL, "challenger").version) == str(decision["version"])
 
 
-def test_exp_runs_then_plain_dvc_repro_and_exp_apply(pipeline):
+@pytest.mark.slow
+def test_exp_runs_then_plain_dvc_repro_and_exp_apply(own_copy):
     """Sequences of the daily workflow: `dvc exp run -S` twice, then plain `dvc repro` (a no-op),
     `dvc exp apply` of the first, then `dvc repro` again; a `+key` no stage reads is refused before
     any training. The two variations compare in the MLflow UI (headless Chromium)."""
-    ws, env, _ = pipeline
+    ws, env, _ = own_copy
     names = []
     for lr in ("0.0015", "0.004"):  # neither is the ci default (3e-3): both must rerun
         proc = run(["dvc", "exp", "run", "-S", "experiment=ci", "-S", f"finetune.lr={lr}"], cwd=ws, env=env)
-        assert stages_run(proc.stdout) == ["params", "finetune", "finetune_scratch", "evaluate"]
+        assert stages_run(proc.stdout) == ["params", "finetune@pretrained", "finetune@scratch", "evaluate"]
         assert read(ws, "reports/runs/params.json")["overrides"] == ["experiment=ci", f"finetune.lr={lr}"]
         assert read(ws, "reports/runs/registry.json")["registered"] is False  # exploratory: no registry
         again = run(["dvc", "repro"], cwd=ws, env=env)
@@ -250,13 +264,13 @@ def test_exp_runs_then_plain_dvc_repro_and_exp_apply(pipeline):
         assert name in compare_dom
     assert "f1_macro" in compare_dom and "finetune.lr" in compare_dom
     model_dom = pages["model"][0]
-    assert MODEL in model_dom and "champion" in model_dom  # its aliases (the challenger comes from an earlier test)
+    assert MODEL in model_dom and "champion" in model_dom  # the aliases
     assert compare_shot.stat().st_size > 20_000 and pages["runs"][1].stat().st_size > 20_000
 
 
-def test_pipeline_against_a_real_tracking_server(pipeline):
-    ws, _, _ = pipeline
-    run(["python", "-m", "llmops.config", *CI], cwd=ws)  # the exp runs above left DVC's params.yaml
+@pytest.mark.slow
+def test_pipeline_against_a_real_tracking_server(own_copy):
+    ws, _, _ = own_copy
     with tracking_server(ws) as uri:
         run(["dvc", "repro", "--force", "-s", "evaluate"], cwd=ws, env={"MLFLOW_TRACKING_URI": uri})
         c = client({"MLFLOW_TRACKING_URI": uri})
@@ -307,6 +321,7 @@ def test_unknown_label_stops_dvc_repro_at_validate(repo_copy):
     assert (ws / "reviews.csv").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_an_unseen_dataset_runs_end_to_end_by_configuration_only(repo_copy):
     """Integer labels, custom column names, JSONL, an extra corpus folder: only data=files keys."""
     import random

