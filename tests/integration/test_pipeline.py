@@ -174,6 +174,20 @@ def test_mlflow_runs_lineage_and_registry(pipeline):
     assert champion.tags["llmops.overrides"] == "experiment=ci tracking.register=true"
 
 
+def test_a_code_edit_reruns_only_the_stages_that_run_that_code(ci_pipeline, tmp_path):
+    ws, _ = workspace_from(ci_pipeline[3], tmp_path / "repo")
+    for path, expected in (
+        ("src/llmops/training/finetune.py", {"finetune@pretrained", "finetune@scratch"}),
+        ("src/llmops/models/lm.py", {"pretrain", "finetune@pretrained", "finetune@scratch"}),
+        ("src/llmops/evaluation/predict.py", {"evaluate"}),
+    ):
+        original = (ws / path).read_text()
+        (ws / path).write_text(original + "\n# an edit\n")
+        status = json.loads(run(["dvc", "status", "--json"], cwd=ws).stdout)
+        assert set(status) == expected, (path, sorted(status))
+        (ws / path).write_text(original)
+
+
 @pytest.mark.slow
 def test_cached_rerun_is_a_noop_and_a_param_change_reruns_only_what_depends_on_it(own_copy):
     ws, env, _ = own_copy

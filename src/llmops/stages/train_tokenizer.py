@@ -18,9 +18,9 @@ OUT = Path("models/tokenizer")
 
 def main() -> int:
     params = load_stage_params("train_tokenizer")
-    tokenizer_cfg = params.tokenizer
-    special = dict(tokenizer_cfg.special_tokens)
-    tok = train_bpe(iter_texts(IN), tokenizer_cfg.vocab_size, min_frequency=tokenizer_cfg.min_frequency, special=special)
+    cfg = params.tokenizer
+    special = dict(cfg.special_tokens)
+    tok = train_bpe(iter_texts(IN), cfg.vocab_size, min_frequency=cfg.min_frequency, special=special)
     with atomic_dir(OUT) as tmp:
         save_for_transformers(tok, special, tmp, max_length=int(params.model.context_length))
     log_stage_run(
