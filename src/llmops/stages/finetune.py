@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in VARIANTS:
         raise SystemExit(f"usage: python -m llmops.stages.finetune {'|'.join(VARIANTS)}")
-    variant = VARIANTS[args[0]]
+    variant, scratch = VARIANTS[args[0]], args[0] == "scratch"
     params = load_stage_params(f"finetune@{args[0]}")
-    if variant.name == "finetune_scratch" and not params.finetune.ablation:
+    if scratch and not params.finetune.ablation:
         return skip_stage(
             variant.name,
             params,
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             names=CURVE_NAMES,
         )
     init = str(params.finetune.init)
-    if variant.name == "finetune_scratch":
+    if scratch:  # the same architecture as finetune.init's, randomly initialised
         init = "hf_scratch" if init == "hf" else "scratch"
     return train(params, variant, init)
 
