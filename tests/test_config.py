@@ -1,6 +1,7 @@
 """The one config path: conf/ -> params.yaml (+ the recorded overrides) -> each stage's declared keys."""
 
 import ast
+import re
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from llmops.config import (
     stage_keys,
     write_params,
 )
+from llmops.schema import problems
 
 from .conftest import ROOT
 
@@ -166,3 +168,42 @@ def test_every_declared_key_is_read_by_its_stage():
         for key in keys:
             leaf = key.rsplit(".", 1)[-1]
             assert leaf in names, f"{stage} declares {key} but its code never reads {leaf!r}"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("pretrain.batch_size=0", "pretrain.batch_size=0: must be greater than or equal to 1"),
+        ("finetune.epochs=0", "finetune.epochs=0: must be greater than or equal to 1"),
+        ("pretrain.max_steps=abc", "pretrain.max_steps='abc': must be a valid integer"),
+        ("finetune.lr=-1", "finetune.lr=-1: must be greater than 0"),
+        ("pretrain.in_domain_fraction=1.5", "pretrain.in_domain_fraction=1.5: must be less than or equal to 1"),
+        ("data.split.val=0.95", "data.split: val + test = 1.05 leaves no train split"),
+        ("model.n_heads=5", "model: d_model 192 is not a multiple of n_heads 5"),
+        ("finetune.max_steps=0", "finetune: max_steps 0 would train nothing"),
+        ("finetune.pooling=max", "finetune.pooling='max': must be 'last' or 'mean'"),
+        ("tracking.register=maybe", "tracking.register='maybe': must be 'auto' or a valid boolean"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_key_value_and_rule_and_params_yaml_is_kept(workspace, override, message):
+    write_params([])
+    before = Path("params.yaml").read_text()
+    with pytest.raises(ConfigError, match="^" + re.escape(message)) as err:
+        write_params([override])
+    assert "\n" not in str(err.value) and Path("params.yaml").read_text() == before
+
+
+def test_every_shipped_config_passes_the_schema():
+    for overrides in ([], ["experiment=ci"], ["experiment=minilm_gpu"], ["trainer=ddp"], ["trainer=fsdp"]):
+        assert problems(compose(overrides, ROOT / "conf")) == [], overrides
+
+
+def test_a_bad_value_from_dvc_exp_run_is_refused_by_the_params_stage(workspace, monkeypatch):
+    params = compose([])
+    params["pretrain"]["batch_size"] = 0  # what DVC writes for `dvc exp run -S pretrain.batch_size=0`
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "abc")
+    with pytest.raises(
+        ConfigError, match=r"^pretrain.batch_size=0: must be greater than or equal to 1 \[params.yaml\]"
+    ):
+        check()

@@ -179,6 +179,7 @@ def write_params(
     """Compose conf/ with `overrides` into `path` (atomically) and record the overrides beside it
     (reports/runs/params.json under the same folder)."""
     params = compose(overrides, conf_dir)
+    refuse_bad_values(params, f"overrides [{' '.join(overrides)}]")
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(yaml.safe_dump(params, sort_keys=False, default_flow_style=False))
     os.replace(tmp, path)
@@ -225,6 +226,7 @@ def check(path: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR, record: Path = OV
     """What the `params` stage runs. Returns the overrides params.yaml was composed with (and
     records them); raises ConfigError when params.yaml is stale or holds a key no stage reads."""
     params = yaml.safe_load(path.read_text())
+    refuse_bad_values(params, str(path))
     unread = [k for k in flatten(params) if not is_read(k)]
     if unread:
         raise ConfigError(
@@ -251,6 +253,16 @@ def check(path: Path = PARAMS_FILE, conf_dir: Path = CONF_DIR, record: Path = OV
         )
     record_overrides(overrides, record)
     return overrides
+
+
+def refuse_bad_values(params: dict, where: str) -> None:
+    """ConfigError naming the first key whose value breaks its type or range (llmops.schema)."""
+    from llmops.schema import problems
+
+    found = problems(params)
+    if found:
+        more = f" (and {len(found) - 1} more: {'; '.join(found[1:3])})" if len(found) > 1 else ""
+        raise ConfigError(f"{found[0]}{more} [{where}]")
 
 
 def select(params: dict, keys: Iterable[str]) -> dict[str, Any]:

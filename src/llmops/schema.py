@@ -1,0 +1,185 @@
+"""Types and ranges of the params, checked before any stage runs (by `make params` and by the
+`params` stage, so `dvc exp run -S` values too): a bad value is one line naming the key, the value
+and the rule, not an IndexError or a TypeError deep in a trainer.
+
+Pydantic models mirror conf/'s groups; only keys with a rule are listed, the rest pass through
+(`extra="allow"`): a data source's own fields are checked by the source when it reads them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Count = Annotated[int, Field(ge=1)]  # batch sizes, steps, epochs, layers, rows
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Rate = Annotated[float, Field(gt=0.0)]  # learning rates, peaks
+NonNegative = Annotated[float, Field(ge=0.0)]
+Dropout = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class Group(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Split(Group):
+    val: Annotated[float, Field(gt=0.0, lt=1.0)]
+    test: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+    @model_validator(mode="after")
+    def leaves_a_train_split(self) -> Split:
+        if self.val + self.test >= 1.0:
+            raise ValueError(f"val + test = {self.val + self.test:g} leaves no train split (must be < 1)")
+        return self
+
+
+class Preprocess(Group):
+    min_chars: NonNegativeInt
+    max_chars: Count
+    corpus_val_fraction: Fraction
+    near_dup_threshold: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+
+
+class Validation(Group):
+    min_rows: Count
+    min_rows_per_class: Count
+    min_class_share: Fraction
+    min_chars: NonNegativeInt
+    max_chars: Count
+    max_duplicate_share: Fraction
+    max_encoding_damage_share: Fraction
+    max_rejected_share: Fraction
+
+
+class Data(Group):
+    subsample: Count | None = None
+    corpus_subsample: Count | None = None
+    split: Split
+    preprocess: Preprocess
+    validation: Validation
+
+
+class Model(Group):
+    arch: Literal["llama", "gpt2"]
+    d_model: Count
+    n_layers: Count
+    n_heads: Count
+    d_ff: Count
+    context_length: Annotated[int, Field(ge=2)]
+    dropout: Dropout
+
+    @model_validator(mode="after")
+    def heads_divide_width(self) -> Model:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not a multiple of n_heads {self.n_heads}")
+        return self
+
+
+class Tokenizer(Group):
+    vocab_size: Count
+    min_frequency: Count
+
+
+class Pretrain(Group):
+    batch_size: Count
+    batch_tokens: Count | None = None
+    micro_batch_size: Count | None = None
+    max_steps: Count
+    lr: Rate
+    min_lr_ratio: Fraction
+    warmup_steps: NonNegativeInt
+    weight_decay: NonNegative
+    grad_clip: NonNegative
+    val_every_steps: Count
+    val_batches: Count
+    in_domain_fraction: Fraction | None = None
+    checkpoint_every_steps: NonNegativeInt
+
+
+class Finetune(Group):
+    init: Literal["pretrained", "scratch", "hf"]
+    ablation: bool
+    batch_size: Count
+    micro_batch_size: Count | None = None
+    max_length: Annotated[int, Field(ge=2)]
+    bucket_batches: NonNegativeInt
+    epochs: Count
+    max_steps: Annotated[int, Field(ge=-1)]
+    lr: Rate
+    weight_decay: NonNegative
+    layer_decay: Annotated[float, Field(gt=0.0, le=1.0)]
+    warmup_ratio: Fraction
+    grad_clip: NonNegative
+    dropout: Dropout | None = None
+    pooling: Literal["last", "mean"]
+    val_subsample: Count | None = None
+    val_every_steps: Count | None = None
+    checkpoint_every_steps: NonNegativeInt
+
+    @model_validator(mode="after")
+    def max_steps_is_a_count_or_all(self) -> Finetune:
+        if self.max_steps == 0:
+            raise ValueError("max_steps 0 would train nothing: -1 runs all epochs, N >= 1 stops at N")
+        return self
+
+
+class Trainer(Group):
+    num_nodes: Count
+    num_threads: Count
+    log_every_n_steps: Count
+    peak_tflops: Rate | None = None
+    compile: bool
+
+
+class Tracking(Group):
+    register_: Literal["auto"] | bool = Field(alias="register")  # `register` is a BaseModel attribute
+    champion_margin: NonNegative
+
+
+class Params(Group):
+    seed: NonNegativeInt
+    data: Data
+    model: Model
+    tokenizer: Tokenizer
+    pretrain: Pretrain
+    finetune: Finetune
+    trainer: Trainer
+    tracking: Tracking
+
+
+def problems(params: dict[str, Any]) -> list[str]:
+    """What breaks a rule, one line per key: `key=value: rule`; empty when the params are fine."""
+    try:
+        Params.model_validate(params)
+    except ValidationError as err:
+        rules: dict[str, list[str]] = {}  # a union (`auto` or a bool) fails once per member: one line
+        for error in err.errors():
+            key, value = _key_in(params, error["loc"])
+            rule = error["msg"].removeprefix("Value error, ").replace("Input should be ", "")
+            rules.setdefault(key, []).append(rule)
+            if not isinstance(value, dict) and error["type"] != "missing":
+                rules.setdefault(f"{key}=", [_shown(value)])
+        return [
+            f"{key}={rules[key + '='][0]}: must be {' or '.join(found)}" if key + "=" in rules else f"{key}: {found[0]}"
+            for key, found in rules.items()
+            if not key.endswith("=")
+        ]
+    return []
+
+
+def _key_in(params: dict[str, Any], loc: tuple) -> tuple[str, Any]:
+    """The dotted key of an error's location and the value there; pydantic adds the union member
+    (`bool`, `literal['auto']`) after the key, which is not part of it."""
+    parts, node = [], params
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            break
+        parts.append(str(part))
+        node = node[part]
+    return ".".join(parts), node
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
