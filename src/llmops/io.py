@@ -15,9 +15,11 @@ from typing import Any
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temp folder beside `path`; on success it replaces `path`, on error it is removed."""
+    """Yield a temp folder beside `path`; on success it replaces `path`, on error it is removed.
+    What a killed earlier write left beside `path` is swept first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_debris(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         yield tmp
@@ -39,6 +41,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; on success it is renamed onto `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_debris(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
@@ -49,6 +52,17 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         raise
     os.chmod(tmp, 0o644)  # mkstemp makes it 0600
     os.replace(tmp, path)
+
+
+def sweep_debris(path: Path) -> None:
+    """Remove the temp copies of `path` (`.<name>.tmp-*`, `.<name>.old-*`) that a stage killed
+    mid-write leaves behind. DVC runs one stage of a workspace at a time (its lock), so whatever
+    is there when the same output is written again is debris, not another writer's work."""
+    for stale in [*path.parent.glob(f".{path.name}.tmp-*"), *path.parent.glob(f".{path.name}.old-*")]:
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 def write_json(path: str | Path, obj: Any) -> None:

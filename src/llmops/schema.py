@@ -53,6 +53,7 @@ class Validation(Group):
 
 
 class Data(Group):
+    allow_outside_paths: bool
     subsample: Count | None = None
     corpus_subsample: Count | None = None
     split: Split

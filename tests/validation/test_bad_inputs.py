@@ -163,6 +163,12 @@ CASES = {
         "validate",
         ["is_leaking_held_out_text", "example rows [4]"],
     ),
+    "mostly_duplicates": (
+        _csv(GOOD[:20] * 10),
+        [],
+        "validate",
+        ["share of distinct texts >= 0.9, i.e. at most 10% duplicates", "observed 0.1"],
+    ),
 }
 
 
@@ -258,3 +264,44 @@ def test_hf_source_offline_fails_at_once(workspace, capsys, monkeypatch, tmp_pat
     err = capsys.readouterr().err
     assert time.perf_counter() - start < 60
     assert "hf dataset 'llmops-test/no-such-dataset'" in err and "HF_HUB_OFFLINE=1" in err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"x" * 5_000_000, _csv(GOOD[:5] + [("y" * 2_000_000, "pos")] + GOOD[5:]).encode()],
+    ids=["one_5MB_line", "one_2MB_text"],
+)
+def test_an_error_quotes_at_most_200_characters_of_user_data(content, workspace, capsys):
+    path = workspace("data.csv", content)
+    failed, err = run_gate(capsys, path)
+    assert failed in ("ingest", "validate") and "data.csv" in err, err[:2000]
+    assert max(len(line) for line in err.splitlines()) < 1500, "a line of the error quotes too much data"
+
+
+def test_a_script_in_the_data_is_text_in_every_report(workspace, capsys, tmp_path):
+    """A label `<script>` (stored XSS): the Data Docs page of the failed suite and summary.md show it
+    escaped; the console message quotes it as it is."""
+    payload = "<script>alert(2)</script>"
+    path = workspace("data.csv", _csv(GOOD[:150] + [("an odd one", payload)] + GOOD[150:]), "data.labels=[neg,pos]")
+    failed, err = run_gate(capsys, path)
+    assert failed == "validate" and payload in err
+    pages = list((tmp_path / "reports").rglob("*.html"))
+    assert pages and not [p for p in pages if payload in p.read_text()]
+    assert any("&lt;script&gt;alert(2)" in p.read_text() for p in pages), "the value is shown, escaped"
+    summary = (tmp_path / "reports/validation/summary.md").read_text()
+    assert payload not in summary and "&lt;script&gt;alert(2)&lt;/script&gt;" in summary
+
+
+def test_a_data_path_outside_the_workspace_is_refused_unless_allowed(workspace, capsys, tmp_path):
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.csv"
+    outside.write_text(_csv(GOOD))
+    link = tmp_path / "inside-link.csv"  # a symlink inside that points outside is outside too
+    link.symlink_to(outside)
+    for given in (f"../{outside.name}", link.name):
+        workspace(given, None)
+        assert ingest.main() != 0
+        err = capsys.readouterr().err
+        assert f"data.labeled.path={given}: resolves to {outside}, outside the workspace" in err, err
+        assert "data.allow_outside_paths=true" in err and not (tmp_path / "data/raw").exists()
+    workspace(f"../{outside.name}", None, "data.allow_outside_paths=true")
+    assert ingest.main() == 0, capsys.readouterr().err

@@ -1,5 +1,25 @@
 """The error every data check raises: its message names the file, the row or column, and the rule."""
 
+from __future__ import annotations
+
+from typing import Any
+
+QUOTE_LIMIT = 200  # characters of user data an error message may quote
+
+
+def clip(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """`repr(value)`, cut to `limit` characters: a 5 MB line quoted in an error is no help."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text):,} characters)"
+
+
+def md_escape(text: Any) -> str:
+    """User data (a label, a quoted value) made safe for a Markdown report: HTML-escaped, so a
+    viewer that renders inline HTML shows `<script>` as text, and `|` escaped inside table cells."""
+    import html
+
+    return html.escape(str(text), quote=False).replace("|", "\\|")
+
 
 class DataSourceError(ValueError):
     pass

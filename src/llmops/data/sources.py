@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llmops.data import encoding as enc
-from llmops.data.errors import DataSourceError
+from llmops.data.errors import DataSourceError, clip
 from llmops.io import sha256
 
 FORMATS = {
@@ -206,8 +206,8 @@ class _LabelKinds:
         if len(self.example) == 2:
             (r1, v1), (r2, v2) = self.example["number"], self.example["text"]
             raise DataSourceError(
-                f"{path}: column {column!r} mixes numeric and text labels (row {r1}: {v1!r}, "
-                f"row {r2}: {v2!r}); use one kind of label"
+                f"{path}: column {column!r} mixes numeric and text labels (row {r1}: {clip(v1)}, "
+                f"row {r2}: {clip(v2)}); use one kind of label"
             )
 
 
@@ -226,7 +226,7 @@ def write_labeled(path: Path, lab: Any, out: Path) -> dict[str, Any]:
                 for role, col in (("text", text_col), ("label", label_col), ("split", split_col)):
                     if col is not None and col not in chunk.columns:
                         raise DataSourceError(
-                            f"{path}: {role} column {col!r} not found; columns are {columns} "
+                            f"{path}: {role} column {clip(col)} not found; columns are {clip(columns)} "
                             f"(set data.labeled.{role}_column){_delimiter_hint(columns)}"
                         )
                 writer = pq.ParquetWriter(out, LABELED_SCHEMA)
@@ -276,10 +276,23 @@ def _corpus_chunks(path: Path) -> Iterator[pd.DataFrame]:
         yield chunk[["text"]].dropna()
 
 
-def corpus_files(paths: list[str], root: Path) -> list[Path]:
+def inside_workspace(path: Path, key: str, allow_outside: bool = False) -> Path:
+    """`path` if it resolves (symlinks followed) inside the workspace; else a DataSourceError, unless
+    data.allow_outside_paths: a typo such as `../../etc/passwd` must not be read, copied into
+    data/raw/ and logged."""
+    root = Path.cwd().resolve()
+    if not allow_outside and not path.resolve().is_relative_to(root):
+        raise DataSourceError(
+            f"{key}={path}: resolves to {path.resolve()}, outside the workspace {root}; keep data inside the "
+            "repository (dvc add it there), or set data.allow_outside_paths=true"
+        )
+    return path
+
+
+def corpus_files(paths: list[str], root: Path, allow_outside: bool = False) -> list[Path]:
     """User corpus sources: files, or folders of .txt files."""
     out: list[Path] = []
-    for p in (root / s for s in paths):
+    for p in (inside_workspace(root / s, "data.corpus.paths", allow_outside) for s in paths):
         if p.is_dir():
             out += sorted(p.rglob("*.txt"))
         elif not p.exists():
@@ -334,7 +347,7 @@ def write_hf_labeled(hf: Any, out: Path) -> dict[str, Any]:
     for role, col in (("text", hf.text_column), ("label", hf.label_column)):
         if col not in ds.column_names:
             raise DataSourceError(
-                f"hf dataset {hf.name!r}: {role} column {col!r} not found; columns are {ds.column_names}"
+                f"hf dataset {hf.name!r}: {role} column {col!r} not found; columns are {clip(ds.column_names)}"
             )
     names = getattr(ds.features[hf.label_column], "names", None)
     with pq.ParquetWriter(out, LABELED_SCHEMA) as writer:

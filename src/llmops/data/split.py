@@ -10,6 +10,8 @@ import hashlib
 
 import pandas as pd
 
+from llmops.data.errors import clip
+
 
 def seeded_sha1(text: str, seed: int | str) -> str:
     """A text's place in a seeded order: stable across runs, machines and pandas versions (unlike
@@ -21,7 +23,7 @@ def stratified_split(df: pd.DataFrame, val: float, test: float, seed: int) -> di
     parts: dict[str, list[pd.DataFrame]] = {"train": [], "val": [], "test": []}
     for label, group in df.groupby("label", sort=True):
         if len(group) < 3:
-            raise ValueError(f"label {label!r} has {len(group)} rows: too few to split into train/val/test")
+            raise ValueError(f"label {clip(label)} has {len(group)} rows: too few to split into train/val/test")
         group = group.assign(_h=group["text"].map(lambda t: seeded_sha1(t, seed))).sort_values("_h")
         n_test = max(1, round(len(group) * test))
         n_val = max(1, round(len(group) * val))

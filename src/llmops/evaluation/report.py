@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from llmops.data.errors import md_escape
+
 
 def confusion_png(cm: np.ndarray, labels: list[str], path: Path, title: str) -> None:
     """scikit-learn's ConfusionMatrixDisplay, counts in the cells, saved as a PNG."""
@@ -42,7 +44,7 @@ def markdown(m: dict[str, Any], labels: list[str]) -> str:
     lines = [
         "# Evaluation on the test split",
         "",
-        f"{m['n_test']} test texts, {len(labels)} classes ({', '.join(labels)}).",
+        f"{m['n_test']} test texts, {len(labels)} classes ({', '.join(map(md_escape, labels))}).",
         "",
         "| model | accuracy | macro-F1 |",
         "|---|---|---|",
@@ -63,7 +65,7 @@ def markdown(m: dict[str, Any], labels: list[str]) -> str:
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
         *[
-            f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+            f"| {md_escape(c)} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
             for c, v in m["per_class"].items()
         ],
         "",

@@ -80,7 +80,7 @@ def _read_sources(data, tmp: Path) -> tuple[dict, list[dict]]:
         path = (
             sources.package_file(data.labeled.package, data.labeled.file)
             if data.source == "default"
-            else Path(data.labeled.path)
+            else sources.inside_workspace(Path(data.labeled.path), "data.labeled.path", data.allow_outside_paths)
         )
         labeled_info = sources.write_labeled(path, data.labeled, tmp / "labeled.parquet")
     corpus = (
@@ -88,7 +88,8 @@ def _read_sources(data, tmp: Path) -> tuple[dict, list[dict]]:
         if data.corpus.get("include_default", True)
         else []
     )
-    corpus += [(p, False) for p in sources.corpus_files(list(data.corpus.get("paths") or []), Path("."))]
+    extra = sources.corpus_files(list(data.corpus.get("paths") or []), Path("."), data.allow_outside_paths)
+    corpus += [(p, False) for p in extra]
     return labeled_info, sources.write_corpus(corpus, tmp / "corpus.parquet")
 
 

@@ -66,6 +66,8 @@ class StepCheckpoint(L.Callback):
     def __init__(self, path: Path, every_n_steps: int):
         self.path, self.every_n_steps = Path(path), int(every_n_steps)
         self._saved_step = -1
+        # a write cut short (a kill, a full disk) leaves the temp file: never resumed from, swept here
+        self.path.with_name(self.path.name + ".tmp").unlink(missing_ok=True)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step

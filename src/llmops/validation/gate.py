@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from llmops.data.errors import clip, md_escape
+
 DOCS_SITE = "llmops_data_docs"  # the ephemeral context already has a site called local_site
 
 
@@ -64,15 +66,39 @@ def run_suites(tables: dict[str, tuple[pd.DataFrame, str, list]], docs_dir: Path
             gx.Checkpoint(
                 name=f"{name}_checkpoint",
                 validation_definitions=[vd],
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])],
                 # COMPLETE: quarantine needs every offending row's index, not a sample
                 result_format={"result_format": "COMPLETE", "partial_unexpected_count": 5},
             )
         )
         run = checkpoint.run(batch_parameters={"dataframe": df})
-        result = next(iter(run.run_results.values())).to_json_dict()
+        ((identifier, validation),) = run.run_results.items()
+        result = validation.to_json_dict()
         outcomes.append(SuiteOutcome(name, src, result=result, failures=_failures(result)))
+        context.validation_results_store.set(identifier, _html_escaped(validation))
+    context.build_data_docs(site_names=[DOCS_SITE])
     return outcomes
+
+
+def _html_escaped(validation: Any) -> Any:
+    """A copy of a suite's results whose observed values (data: texts, labels) are HTML-escaped.
+    GX escapes the parameters of its sentence templates but writes table cells (the unexpected
+    values) raw into the Data Docs, so a label `<script>...` would run in the reader's browser."""
+    import copy
+    import html
+
+    def escaped(value: Any) -> Any:
+        if isinstance(value, str):
+            return html.escape(value)
+        if isinstance(value, list):
+            return [escaped(v) for v in value]
+        if isinstance(value, dict):
+            return {k: escaped(v) for k, v in value.items()}
+        return value
+
+    safe = copy.deepcopy(validation)
+    for expectation in safe.results:
+        expectation.result = escaped(expectation.result)
+    return safe
 
 
 def _failures(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -124,7 +150,7 @@ def describe(outcome: SuiteOutcome, failure: dict[str, Any]) -> str:
     if failure["example_rows"]:
         parts.append(f"example rows {failure['example_rows']} (record numbers in the source file)")
     if failure["example_values"]:
-        parts.append(f"example values {failure['example_values']}")
+        parts.append(f"example values [{', '.join(clip(v, 80) for v in failure['example_values'])}]")
     if failure["exception"]:
         parts.append(failure["exception"])
     return "; ".join(parts)
@@ -144,7 +170,7 @@ def summary_markdown(outcomes: list[SuiteOutcome], extra: list[str] | None = Non
         if o.failures:
             lines += ["| severity | expectation | column | detail |", "|---|---|---|---|"]
             for f in o.failures:
-                detail = describe(o, f).split("; ", 1)[-1].replace("|", "\\|")
+                detail = md_escape(describe(o, f).split("; ", 1)[-1])
                 lines.append(f"| {f['severity']} | {f['expectation']} | {f['column'] or ''} | {detail} |")
             lines.append("")
     lines.append(

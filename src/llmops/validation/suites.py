@@ -74,7 +74,8 @@ def raw_labeled(v: Any, labels: list[str] | None, has_split: bool) -> list[Expec
         _e(
             "ExpectColumnProportionOfUniqueValuesToBeBetween",
             CRITICAL,
-            "duplicate rate within bounds",
+            f"share of distinct texts >= {1.0 - v.max_duplicate_share:g}, i.e. at most "
+            f"{v.max_duplicate_share:.0%} duplicates",
             column="text",
             min_value=1.0 - v.max_duplicate_share,
         ),
