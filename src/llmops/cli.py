@@ -63,7 +63,9 @@ def _predict(args: argparse.Namespace) -> int:
         import pandas as pd
         from mlflow.exceptions import MlflowException
 
-        mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
+        from llmops.tracking.store import default_uri
+
+        mlflow.set_tracking_uri(default_uri())
         try:
             model = mlflow.pyfunc.load_model(args.model)
         except MlflowException as err:
@@ -107,7 +109,9 @@ def _generate(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     """`mlflow models serve` for a registered model on 127.0.0.1, with this venv's executables on
     PATH (the server starts uvicorn by name), replacing this process so signals reach it."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    from llmops.tracking.store import default_uri
+
+    uri = default_uri()
     model = args.model or f"models:/{_default_model_name()}@champion"
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}

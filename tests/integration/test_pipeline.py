@@ -4,6 +4,7 @@ import json
 import math
 import re
 import subprocess
+import time
 
 import pandas as pd
 import pytest
@@ -280,6 +281,31 @@ def test_exp_runs_then_plain_dvc_repro_and_exp_apply(own_copy):
     model_dom = pages["model"][0]
     assert MODEL in model_dom and "champion" in model_dom  # the aliases
     assert compare_shot.stat().st_size > 20_000 and pages["runs"][1].stat().st_size > 20_000
+
+
+@pytest.mark.slow
+def test_queued_experiments_log_into_the_workspace_store_and_meet_its_champion(own_copy):
+    """`dvc queue start -j 2` runs each experiment in a temp workspace under .dvc/tmp/exps/; their
+    runs and model versions must land in the repository's store, where the champion is."""
+    ws, _, _ = own_copy  # no MLFLOW_TRACKING_URI: the default tracking.uri, as a user's queue runs it
+    run(["git", "add", "-A"], cwd=ws)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pipeline"], cwd=ws)
+    for lr in ("0.002", "0.004"):
+        run(["dvc", "exp", "run", "--queue", *[a for o in [*CI, f"finetune.lr={lr}"] for a in ("-S", o)]], cwd=ws)
+    run(["dvc", "queue", "start", "-j", "2"], cwd=ws)
+    deadline = time.time() + 600
+    while time.time() < deadline and re.search(r"Running|Queued", run(["dvc", "queue", "status"], cwd=ws).stdout):
+        time.sleep(5)
+    status = run(["dvc", "queue", "status"], cwd=ws).stdout
+    assert status.count("Success") == 2, status
+    store = {"MLFLOW_TRACKING_URI": f"sqlite:///{ws}/mlflow.db"}
+    queued = [r for r in runs_by_stage(store)["evaluate"] if r.data.tags.get("llmops.dvc_experiment")]
+    assert len(queued) == 2, "both queued experiments' evaluate runs are in the workspace store"
+    for r in queued:
+        assert r.data.tags["llmops.registry.decision"] in ("champion", "challenger")
+        assert ".dvc/tmp/exps" not in r.info.artifact_uri, "artifacts outlive the temp workspace"
+    versions = client(store).search_model_versions(f"name='{MODEL}'")
+    assert len(versions) == 3, "v1 from the pipeline, one version per queued experiment"
 
 
 @pytest.mark.slow

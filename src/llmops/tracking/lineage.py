@@ -67,7 +67,9 @@ def backfill_experiment_commits(client, experiment_id: str) -> int:
 if __name__ == "__main__":  # python -m llmops.tracking.lineage: what `make mlflow-ui` runs first
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
+    from llmops.tracking.store import default_uri
+
+    client = MlflowClient(default_uri())
     exp = client.get_experiment_by_name(os.environ.get("LLMOPS_EXPERIMENT", "llmops"))
     if exp is not None:
         print(f"tagged {backfill_experiment_commits(client, exp.experiment_id)} runs with their experiment's commit")

@@ -20,7 +20,10 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def tracking_uri(params: Any) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.uri
+    """MLFLOW_TRACKING_URI, else tracking.uri; a relative sqlite store is the workspace root's."""
+    from llmops.tracking.store import resolve_uri
+
+    return resolve_uri(os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.uri)
 
 
 def git_commit() -> str:
@@ -81,10 +84,12 @@ def stage_run(
     the stage, so a cached stage keeps pointing at the run that made its outputs."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri(params))
-    experiment = mlflow.set_experiment(params.tracking.experiment)
-    if experiment.tags.get("mlflow.experimentKind") != EXPERIMENT_KIND["mlflow.experimentKind"]:
-        mlflow.set_experiment_tags(EXPERIMENT_KIND)
+    from llmops.tracking.store import ready_experiment
+
+    uri = tracking_uri(params)
+    experiment = ready_experiment(uri, params.tracking.experiment, tags=EXPERIMENT_KIND)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment_id=experiment.experiment_id)
     _backfill(experiment.experiment_id)
     subset = select(params, keys)
     context = run_context()
