@@ -15,13 +15,15 @@ as its `params:` in dvc.yaml, so DVC reruns a stage exactly when a key it reads 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
+import hashlib
 import json
 import os
 import shlex
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,10 @@ PARAMS_FILE = Path("params.yaml")
 CONF_DIR = Path("conf")
 DVC_YAML = Path("dvc.yaml")
 OVERRIDES_FILE = Path("reports/runs/params.json")
+# Held shared by every running stage of this workspace, exclusively by whatever writes params.yaml
+# (DVC's own repo lock is released while a stage's command runs, so it cannot serve).
+WORKSPACE_LOCK = Path(".dvc/tmp/llmops-stages.lock")
+_loaded: dict[Path, str] = {}  # params.yaml files a stage loaded -> their sha256 at load
 # Read by stages but without effect on their outputs: changing them reruns nothing.
 RUNTIME_KEYS = (
     "trainer.log_every_n_steps",
@@ -180,9 +186,15 @@ def write_params(
     (reports/runs/params.json under the same folder)."""
     params = compose(overrides, conf_dir)
     refuse_bad_values(params, f"overrides [{' '.join(overrides)}]")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(params, sort_keys=False, default_flow_style=False))
-    os.replace(tmp, path)
+    with workspace_lock(shared=False, lock_file=path.parent / WORKSPACE_LOCK) as free:
+        if not free:
+            raise ConfigError(
+                f"a stage of this workspace is running (dvc repro / dvc exp run): {path} stays as it is "
+                "until it finishes; run this again then"
+            )
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(yaml.safe_dump(params, sort_keys=False, default_flow_style=False))
+        os.replace(tmp, path)
     if record:
         record_overrides(overrides, path.parent / OVERRIDES_FILE)
     return params
@@ -285,12 +297,39 @@ def load_params(keys: Iterable[str] | None = None, path: Path = PARAMS_FILE) -> 
     """params.yaml as an attribute-access config. With `keys` (a stage's declared params plus the
     runtime keys), only those: reading any other key raises, so the stage's `params:` in dvc.yaml
     cannot miss a key the stage reads."""
-    params = yaml.safe_load(path.read_text())
+    text = path.read_text()
+    _loaded[path.resolve()] = hashlib.sha256(text.encode()).hexdigest()
+    params = yaml.safe_load(text)
     if keys is not None:
         params = select(params, [*keys, *RUNTIME_KEYS])
     cfg = OmegaConf.create(params)
     OmegaConf.set_struct(cfg, True)
     return cfg
+
+
+def changed_since_loaded() -> list[Path]:
+    """The params.yaml files this process loaded that now hold something else: the stage's outputs
+    were made with the old values, and DVC would record the new ones in dvc.lock."""
+    return [p for p, digest in _loaded.items() if p.exists() and hashlib.sha256(p.read_bytes()).hexdigest() != digest]
+
+
+@contextlib.contextmanager
+def workspace_lock(shared: bool, lock_file: Path = WORKSPACE_LOCK) -> Iterator[bool]:
+    """Yields True while holding the workspace lock (shared: stages; exclusive: writers of
+    params.yaml), False when an exclusive request finds it held; never waits."""
+    import fcntl
+
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def load_stage_params(stage: str, path: Path = PARAMS_FILE) -> DictConfig:

@@ -2,14 +2,16 @@
 
 import json
 import math
+import os
 import re
 import subprocess
 import time
 
 import pandas as pd
 import pytest
+import yaml
 
-from ..conftest import CI, MODEL, mlflow_ui_pages, run, tracking_server, workspace_from
+from ..conftest import CI, MODEL, VENV_BIN, mlflow_ui_pages, run, tracking_server, workspace_from
 
 pytestmark = pytest.mark.integration
 
@@ -306,6 +308,29 @@ def test_queued_experiments_log_into_the_workspace_store_and_meet_its_champion(o
         assert ".dvc/tmp/exps" not in r.info.artifact_uri, "artifacts outlive the temp workspace"
     versions = client(store).search_model_versions(f"name='{MODEL}'")
     assert len(versions) == 3, "v1 from the pipeline, one version per queued experiment"
+
+
+@pytest.mark.slow
+def test_params_yaml_cannot_change_under_a_running_stage_and_the_lock_never_claims_it(ci_pipeline, tmp_path):
+    """While pretrain runs: our writers of params.yaml refuse; a write they cannot stop (DVC's own
+    `dvc exp run`, a hand edit) fails the stage at exit, so dvc.lock keeps what the model was trained with."""
+    ws, env = workspace_from(ci_pipeline[3], tmp_path / "repo")
+    run(["python", "-m", "llmops.config", *CI, "pretrain.max_steps=1500", "pretrain.val_every_steps=1500"], cwd=ws)
+    full_env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", **env}
+    with open(tmp_path / "repro.log", "w") as log:
+        proc = subprocess.Popen(["dvc", "repro", "-s", "pretrain"], cwd=ws, env=full_env, stdout=log, stderr=log)
+        deadline = time.time() + 300
+        while "pretrain: step" not in (tmp_path / "repro.log").read_text() and time.time() < deadline:
+            time.sleep(1)
+        refused = run(["python", "-m", "llmops.config", *CI, "pretrain.lr=0.001"], cwd=ws, check=False)
+        params = ws / "params.yaml"
+        params.write_text(params.read_text().replace("max_steps: 1500", "max_steps: 1499", 1))
+        assert proc.wait(timeout=600) != 0
+    out = (tmp_path / "repro.log").read_text()
+    assert refused.returncode == 2 and "a stage of this workspace is running" in refused.stderr
+    assert "params.yaml changed while this stage ran" in out and "Traceback" not in out
+    lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]["pretrain"]["params"]["params.yaml"]
+    assert lock["pretrain.max_steps"] == 30, "dvc.lock still records the run that made models/pretrained"
 
 
 @pytest.mark.slow
