@@ -117,12 +117,14 @@ def test_pretrain_resumes_after_sigkill_and_matches_an_uninterrupted_run(ci_pipe
     assert by_id[killed_run].data.tags["llmops.resumed_from_step"] == str(step)
 
     # a crash, then changed params: a fresh start, and the stale checkpoint is dropped
-    _start_and_kill(ws, env, stage)
+    abandoned = _start_and_kill(ws, env, stage)
     run([*CI, *LONG, "pretrain.lr=1e-3"], cwd=ws)
     fresh = run(stage, cwd=ws, env=env)
     assert "resuming" not in fresh.stdout
     assert read(ws, "metrics/pretrain.json")["resumed_from_step"] is None
     assert not list((ws / "checkpoints/pretrain").iterdir())
+    # the abandoned run does not stay RUNNING forever: the fresh run ended it
+    assert {r.info.run_id: r for r in runs(env, "pretrain")}[abandoned].info.status == "KILLED"
 
 
 def _start_and_kill(ws, env, cmd) -> str:

@@ -56,3 +56,46 @@ def test_a_new_store_opened_by_several_processes_at_once_is_created_once(tmp_pat
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err.decode()[-500:] for _, err in outs]
     assert len({out.strip() for out, _ in outs}) == 1, "one experiment, the same id for all"
+
+
+def test_a_killed_stages_run_is_ended_as_killed_when_the_stage_runs_again(tmp_path, monkeypatch):
+    """A SIGKILLed stage's run stays RUNNING forever unless someone ends it: the next run of that
+    stage does, for runs of this machine whose process is gone; live or foreign runs stay."""
+    import os
+    import shutil
+    import socket
+
+    from mlflow.tracking import MlflowClient
+
+    from llmops.config import load_stage_params, write_params
+    from llmops.tracking.runs import stage_run
+    from llmops.tracking.store import ready_experiment
+
+    from ..conftest import ROOT
+
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    shutil.copy2(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    write_params([])
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    client = MlflowClient(uri)
+    experiment_id = ready_experiment(uri, "llmops", {}).experiment_id
+
+    def running(host: str, pid: int) -> str:
+        tags = {"llmops.stage": "train_tokenizer", "llmops.host": host, "llmops.pid": str(pid)}
+        return client.create_run(experiment_id, tags=tags).info.run_id
+
+    killed, live, elsewhere = (
+        running(socket.gethostname(), gone.pid),
+        running(socket.gethostname(), os.getpid()),
+        (running("another-machine", gone.pid)),
+    )
+    with stage_run("train_tokenizer", load_stage_params("train_tokenizer"), ["tokenizer"], write_ref=False) as run:
+        assert run.data.tags["llmops.pid"] == str(os.getpid())
+    status = {run_id: client.get_run(run_id).info.status for run_id in (killed, live, elsewhere, run.info.run_id)}
+    assert list(status.values()) == ["KILLED", "RUNNING", "RUNNING", "FINISHED"]
+    assert "was gone" in client.get_run(killed).data.tags["llmops.ended_by"]

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,12 +92,15 @@ def stage_run(
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment_id=experiment.experiment_id)
     _backfill(experiment.experiment_id)
+    mark_killed_runs(uri, experiment.experiment_id, stage, keep=run_id)
     subset = select(params, keys)
     context = run_context()
     all_tags = {
         "llmops.stage": stage,
         "llmops.params_hash": params_hash(subset),
         "llmops.pipeline_id": pipeline_id(),
+        "llmops.host": socket.gethostname(),
+        "llmops.pid": str(os.getpid()),
         **context,
         **(tags or {}),
     }
@@ -106,6 +110,37 @@ def stage_run(
         yield run
     if write_ref:
         write_run_ref(RUN_REFS / f"{stage}.json", run)
+
+
+def mark_killed_runs(uri: str, experiment_id: str, stage: str, keep: str | None = None) -> list[str]:
+    """End as KILLED the RUNNING runs of `stage` whose process, on this machine, is gone (a SIGKILL
+    or a power cut never lets MLflow end them); `keep` is a run being resumed. Runs of other
+    machines, or of a live process, are left alone. Returns the ids it ended."""
+    from mlflow.tracking import MlflowClient
+
+    client, host, ended = MlflowClient(uri), socket.gethostname(), []
+    running = client.search_runs(
+        [experiment_id], filter_string=f"tags.`llmops.stage` = '{stage}' and attributes.status = 'RUNNING'"
+    )
+    for run in running:
+        pid = run.data.tags.get("llmops.pid", "")
+        if run.info.run_id == keep or run.data.tags.get("llmops.host") != host or not pid.isdigit():
+            continue
+        if not _alive(int(pid)):
+            client.set_tag(run.info.run_id, "llmops.ended_by", f"a later {stage} run: process {pid} was gone")
+            client.set_terminated(run.info.run_id, status="KILLED")
+            ended.append(run.info.run_id)
+    return ended
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _backfill(experiment_id: str) -> None:
