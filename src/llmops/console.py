@@ -24,8 +24,10 @@ class _DropMessages(logging.Filter):
 
 def quiet_third_party() -> None:
     # Lightning's device inventory on a CPU run ("GPU available: False", "TPU available: False")
-    # and its litlogger advertisement; its other notices ("Starting with 2 processes") stay
-    drop = _DropMessages("GPU available", "TPU available", "HPU available", "💡 Tip")
+    # its litlogger advertisement, and "`Trainer.fit` stopped: `max_steps=N` reached" (our own
+    # progress says it; the learning curve would print it once per cell); its other notices
+    # ("Starting with 2 processes") stay
+    drop = _DropMessages("GPU available", "TPU available", "HPU available", "💡 Tip", "`Trainer.fit` stopped")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         if not any(isinstance(f, _DropMessages) for f in logging.getLogger(name).filters):
             logging.getLogger(name).addFilter(drop)

@@ -101,6 +101,7 @@ class Pretrain(Group):
 class Finetune(Group):
     init: Literal["pretrained", "scratch", "hf"]
     ablation: bool
+    label_budget: Count | None = None
     batch_size: Count
     micro_batch_size: Count | None = None
     max_length: Annotated[int, Field(ge=2)]
@@ -125,6 +126,24 @@ class Finetune(Group):
         return self
 
 
+class LearningCurve(Group):
+    budgets: list[Count]
+    steps: list[Count]
+    seeds: Annotated[list[NonNegativeInt], Field(min_length=1)]
+    batch_size: Count
+    val_subsample: Count
+    val_every_steps: Count
+    bootstrap_rounds: Count
+
+    @model_validator(mode="after")
+    def one_step_count_per_budget(self) -> LearningCurve:
+        if len(self.steps) != len(self.budgets):
+            raise ValueError(f"{len(self.budgets)} budgets but {len(self.steps)} step counts: give one per budget")
+        if self.budgets != sorted(set(self.budgets)):
+            raise ValueError(f"budgets {self.budgets} must be distinct and increasing (the subsets are nested)")
+        return self
+
+
 class Trainer(Group):
     num_nodes: Count
     num_threads: Count
@@ -145,6 +164,7 @@ class Params(Group):
     tokenizer: Tokenizer
     pretrain: Pretrain
     finetune: Finetune
+    learning_curve: LearningCurve
     trainer: Trainer
     tracking: Tracking
 

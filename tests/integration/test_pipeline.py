@@ -34,6 +34,7 @@ STAGES = [  # DVC's names; the MLflow runs and reports/runs/ of finetune@scratch
     "pretrain",
     "finetune@pretrained",
     "finetune@scratch",
+    "learning_curve",
     "evaluate",
 ]
 RUN_NAMES = [
@@ -66,7 +67,8 @@ def runs_by_stage(env) -> dict:
     c = client(env)
     out: dict = {}
     for r in c.search_runs([c.get_experiment_by_name("llmops").experiment_id], order_by=["attributes.start_time ASC"]):
-        out.setdefault(r.data.tags["llmops.stage"], []).append(r)
+        if "llmops.cell" not in r.data.tags:  # a learning-curve cell: a child of that stage's run
+            out.setdefault(r.data.tags["llmops.stage"], []).append(r)
     return out
 
 
@@ -177,11 +179,48 @@ def test_mlflow_runs_lineage_and_registry(pipeline):
     assert champion.tags["llmops.overrides"] == "experiment=ci tracking.register=true"
 
 
+def test_the_learning_curve_reports_each_budget_paired_by_seed_with_a_run_per_cell(pipeline):
+    ws, env, _ = pipeline
+    curve = read(ws, "metrics/learning_curve.json")
+    assert curve["budgets"] == [40, 120] and curve["seeds"] == [1337, 1]
+    for point in ("40", "120", "all"):
+        for key in ("f1_macro", "scratch_f1_macro", "tfidf_f1_macro"):
+            assert 0 <= curve[f"{key}@{point}"] <= 1, (key, point)
+        gain = curve[f"pretrain_gain_f1@{point}"]
+        assert gain == pytest.approx(curve[f"f1_macro@{point}"] - curve[f"scratch_f1_macro@{point}"])
+        low, high = curve[f"pretrain_gain_f1@{point}_ci95"]
+        assert low <= gain + 1e-4 and gain - 1e-4 <= high
+    assert "f1_macro@40_std" in curve and "f1_macro@all_std" not in curve  # one full-data model per init
+    # the full-data point is the finetune stages' models, scored on the same test split as evaluate
+    ev = read(ws, "metrics/evaluate.json")
+    assert curve["f1_macro@all"] == pytest.approx(ev["f1_macro"]) and curve["n_labels@all"] == curve["n_train"]
+    assert curve["scratch_f1_macro@all"] == pytest.approx(ev["scratch_f1_macro"])
+    plot = pd.read_csv(ws / "reports/curves/learning_curve.csv")
+    assert list(plot.columns) == ["labels", "pretrained", "scratch", "tfidf"] and list(plot["labels"][:2]) == [40, 120]
+    assert (ws / "reports/learning_curve.png").stat().st_size > 1000
+    assert "## Label efficiency" in (ws / "reports/evaluate.md").read_text()
+    assert "gain@40" in read(ws, "metrics/headline.json")
+    shown = run(["dvc", "plots", "show", "--json", "reports/curves/learning_curve.csv"], cwd=ws)
+    assert "pretrained" in shown.stdout
+    # MLflow: the stage's run and one child per (init, budget, seed), all with their test score
+    c = client(env)
+    parent = read(ws, "reports/runs/learning_curve.json")["run_id"]
+    children = c.search_runs(
+        [c.get_run(parent).info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'"
+    )
+    assert sorted(r.info.run_name for r in children) == sorted(
+        f"{init}@{budget}/seed{seed}" for init in ("pretrained", "scratch") for budget in (40, 120) for seed in (1337, 1)
+    )
+    assert all(0 <= r.data.metrics["test_f1_macro"] <= 1 and r.info.status == "FINISHED" for r in children)
+    assert "learning_curve.png" in {a.path for a in c.list_artifacts(parent)}
+
+
 def test_a_code_edit_reruns_only_the_stages_that_run_that_code(ci_pipeline, tmp_path):
     ws, _ = workspace_from(ci_pipeline[3], tmp_path / "repo")
     for path, expected in (
         ("src/llmops/training/finetune.py", {"finetune@pretrained", "finetune@scratch"}),
-        ("src/llmops/models/lm.py", {"pretrain", "finetune@pretrained", "finetune@scratch"}),
+        ("src/llmops/models/lm.py", {"pretrain", "finetune@pretrained", "finetune@scratch", "learning_curve"}),
+        ("src/llmops/training/curve.py", {"learning_curve"}),
         ("src/llmops/evaluation/predict.py", {"evaluate"}),
     ):
         original = (ws / path).read_text()

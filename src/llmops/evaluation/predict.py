@@ -10,7 +10,7 @@ import torch
 
 from llmops.data.cleaning import cleaner
 from llmops.models.hf import load_classifier, load_hf_tokenizer
-from llmops.models.inputs import PadCollate, encode_texts
+from llmops.models.inputs import class_probabilities, encode_texts
 
 
 class TextClassifier:
@@ -24,7 +24,6 @@ class TextClassifier:
         inputs = _read_inputs(model_dir)
         self.template = inputs.get("template", "eos")
         self.max_length = int(inputs.get("max_length", max_length))
-        self.collate = PadCollate(self.tokenizer.pad_token_id)
 
     @torch.no_grad()
     def predict_proba(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
@@ -33,15 +32,7 @@ class TextClassifier:
         ids = encode_texts(
             self.tokenizer, [self.clean(t) for t in texts], max_length=self.max_length, template=self.template
         )
-        order = np.argsort([len(x) for x in ids], kind="stable")  # batches of similar length: little padding
-        out = []
-        for i in range(0, len(ids), batch_size):
-            batch = self.collate([(ids[j], 0) for j in order[i : i + batch_size]])
-            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            out.append(torch.softmax(logits.float(), dim=-1).numpy())
-        proba = np.empty((len(ids), len(self.labels)), dtype=np.float32)
-        proba[order] = np.concatenate(out)
-        return proba
+        return class_probabilities(self.model, ids, pad_id=self.tokenizer.pad_token_id, batch_size=batch_size)
 
 
 def _read_inputs(model_dir: Path) -> dict:

@@ -32,7 +32,9 @@ def _ci(m: dict[str, Any], key: str) -> str:
     return f" [95% interval {m[key][0]:+.3f} to {m[key][1]:+.3f}]" if key in m else ""
 
 
-def markdown(m: dict[str, Any], labels: list[str]) -> str:
+def markdown(m: dict[str, Any], labels: list[str], curve: dict[str, Any] | None = None) -> str:
+    """The report: the classifier against its baselines on the test split, the label-efficiency
+    curve when there is one, then per-class scores."""
     init = m.get("init", "pretrained")
     rows = [(f"fine-tuned classifier (init: {init})", m["accuracy"], m["f1_macro"])]
     if "scratch_f1_macro" in m:
@@ -62,6 +64,7 @@ def markdown(m: dict[str, Any], labels: list[str]) -> str:
         "Intervals: 95% paired bootstrap over the test texts (the test split's own noise; the spread over "
         "training seeds comes on top).",
         "",
+        *(curve_table(curve) if curve else []),
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
         *[
@@ -73,3 +76,64 @@ def markdown(m: dict[str, Any], labels: list[str]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def learning_curve_png(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Macro-F1 against labeled examples (log x), one line per model: the DVC plot's data, drawn
+    for MLflow and the report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = {"pretrained": "pre-trained init", "scratch": "scratch init", "tfidf": "TF-IDF + logreg"}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label in names.items():
+        points = [(row["labels"], row[key]) for row in rows if key in row]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("labeled training examples")
+    ax.set_ylabel("test macro-F1")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def curve_table(curve: dict[str, Any]) -> list[str]:
+    """The learning curve as Markdown: one row per label budget (and the full train split)."""
+    points = [str(b) for b in curve["budgets"]] + (["all"] if "n_labels@all" in curve else [])
+
+    def cell(key: str, fmt: str = ".3f") -> str:
+        value = curve.get(key)
+        spread = f" ± {curve[key + '_std']:.3f}" if key + "_std" in curve else ""
+        return "—" if value is None else f"{value:{fmt}}{spread}"
+
+    def gain(key: str) -> str:
+        if key not in curve:
+            return "—"
+        low, high = curve[key + "_ci95"]
+        return f"{curve[key]:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+    return [
+        f"## Label efficiency: test macro-F1 by labeled examples ({len(curve['seeds'])} seeds: mean ± std)",
+        "",
+        "| labels | pre-trained init | scratch init | TF-IDF | pre-training gain [95%] | vs TF-IDF [95%] |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {curve[f'n_labels@{p}']} | {cell(f'f1_macro@{p}')} | {cell(f'scratch_f1_macro@{p}')} "
+            f"| {cell(f'tfidf_f1_macro@{p}')} | {gain(f'pretrain_gain_f1@{p}')} | {gain(f'tfidf_margin_f1@{p}')} |"
+            for p in points
+        ],
+        "",
+        "Each budget is a nested stratified subset of the train split per seed; both inits train the same "
+        "fixed steps and keep the best step on validation. Gains are paired by seed; intervals resample "
+        "seeds and test texts. The last row is the finetune stages' models (one seed, test resampling only).",
+        "",
+        "![learning curve](learning_curve.png)",
+        "",
+    ]

@@ -52,3 +52,22 @@ class PadCollate:
             mask[row, : len(ids)] = 1
         labels = torch.tensor([lab for _, lab in batch], dtype=torch.long)
         return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+@torch.no_grad()
+def class_probabilities(model, ids: list[list[int]], pad_id: int, batch_size: int = 128):
+    """Softmax class probabilities (a numpy array, in `ids`' order) of encoded texts, batched by
+    length so that little compute goes to padding. Puts `model` in eval mode."""
+    import numpy as np
+
+    model.eval()
+    collate = PadCollate(pad_id)
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    out = []
+    for i in range(0, len(ids), batch_size):
+        batch = collate([(ids[j], 0) for j in order[i : i + batch_size]])
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        out.append(torch.softmax(logits.float(), dim=-1).numpy())
+    proba = np.empty((len(ids), int(model.config.num_labels)), dtype=np.float32)
+    proba[order] = np.concatenate(out)
+    return proba

@@ -22,6 +22,7 @@ HEADLINE = Path("metrics/headline.json")  # what `dvc metrics show` / `dvc exp s
 PLOTS = Path("reports/evaluate")
 REPORT = Path("reports/evaluate.md")
 REGISTRY = Path("reports/runs/registry.json")
+CURVE = Path("metrics/learning_curve.json")
 
 
 def main() -> int:
@@ -102,7 +103,8 @@ def write_reports(m: dict, labels: list[str], y_test: np.ndarray, pred: np.ndarr
         confusion_png(cm, labels, path=tmp / "confusion_matrix.png", title=f"test macro-F1 {m['f1_macro']:.3f}")
     write_json(METRICS, m)
     write_json(HEADLINE, headline(m))
-    write_text(REPORT, markdown(m, labels))
+    curve = read_json(CURVE) if CURVE.exists() else None
+    write_text(REPORT, markdown(m, labels, curve=curve))
 
 
 def headline(m: dict) -> dict:
@@ -118,6 +120,10 @@ def headline(m: dict) -> dict:
     }
     if "scratch_f1_macro" in m:
         out.update(scratch_f1=m["scratch_f1_macro"], gain_f1=m["pretrain_gain_f1"])
+    curve = read_json(CURVE) if CURVE.exists() else {}
+    if curve.get("budgets") and f"pretrain_gain_f1@{curve['budgets'][0]}" in curve:
+        fewest = curve["budgets"][0]  # where pre-training should matter most
+        out[f"gain@{fewest}"] = curve[f"pretrain_gain_f1@{fewest}"]
     return {k: round(v, 4) for k, v in out.items() if v is not None}
 
 

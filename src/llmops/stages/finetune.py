@@ -84,7 +84,10 @@ def train(params, variant: Variant, init: str) -> int:
     source = classifier_config_source(init, LM, cfg.get("checkpoint"))
     tokenizer = load_hf_tokenizer(source)
     template = input_template(init)
-    splits = finetune.encode_splits(DATA, tokenizer, cfg=cfg, seed=seed, template=template)
+    try:
+        splits = finetune.encode_splits(DATA, tokenizer, cfg=cfg, seed=seed, template=template)
+    except ValueError as err:  # a label budget the train split cannot hold: the user's to change
+        raise SystemExit(f"error: {err}") from None
     upstream = read_json(LM / "mlflow_run.json")["run_id"] if init == "pretrained" else str(source)
     fingerprint = {
         "init": init,

@@ -247,3 +247,16 @@ def log_curves(run: Any, title: str, out: Path, keys: tuple[str, ...] = ("train_
         path = Path(tmp) / "loss_curves.png"
         if loss_curves_png(client, run.info.run_id, path=path, title=title):
             mlflow.log_artifact(str(path))
+
+
+def log_child_run(parent: Any, name: str, params: dict[str, Any], metrics: dict[str, float]) -> None:
+    """A finished child of `parent` (one cell of a stage that trains many small models): its params
+    and metrics, tagged with the parent's stage, so the MLflow UI nests and compares them."""
+    import mlflow
+
+    inherited = ("llmops.pipeline_id", "llmops.overrides", "llmops.git_commit", "llmops.dvc_experiment")
+    tags = {k: v for k, v in parent.data.tags.items() if k in inherited}
+    tags.update({"llmops.stage": f"{parent.data.tags.get('llmops.stage', '')}/cell", "llmops.cell": name})
+    with mlflow.start_run(run_name=name, nested=True, tags=tags):
+        mlflow.log_params({k: str(v) for k, v in params.items()})
+        mlflow.log_metrics(metrics)

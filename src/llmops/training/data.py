@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 if TYPE_CHECKING:  # only types: pre-training (windows of tokens) does not depend on text inputs
     from llmops.models.inputs import EncodedTexts, PadCollate
@@ -226,3 +226,14 @@ class FixedWindows(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.tokens.windows(self.offsets[i * self.batch_size : (i + 1) * self.batch_size])
+
+
+VAL_BATCH = 128  # validation only runs forward passes: larger batches than training
+
+
+def val_loader(val: EncodedTexts, trainer: Any, collate: PadCollate) -> DataLoader:
+    """This rank's 1/N of the validation texts, sorted by length (little padding; the metrics
+    are sums of counts, so neither the order nor the split changes them)."""
+    by_length = sorted(range(len(val)), key=lambda i: len(val.ids[i]))
+    shard = by_length[trainer.global_rank :: trainer.world_size]
+    return DataLoader(Subset(val, shard), batch_size=VAL_BATCH, collate_fn=collate)

@@ -15,21 +15,20 @@ from typing import Any
 
 import lightning as L
 import pandas as pd
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
+from llmops.data.budget import budget_rows
 from llmops.io import read_json
 from llmops.models.classifier import Classifier
 from llmops.models.hf import build_classifier
 from llmops.models.inputs import EncodedTexts, PadCollate, encode_texts
 from llmops.training.callbacks import Progress, Throughput
 from llmops.training.checkpoints import StepCheckpoint
-from llmops.training.data import BatchPlan, StepLoader, steps_per_epoch, text_batches
+from llmops.training.data import BatchPlan, StepLoader, steps_per_epoch, text_batches, val_loader
 from llmops.training.dist import world_size
 from llmops.training.optim import optimizer_from_config, schedule_from_config
 from llmops.training.session import Session
 from llmops.training.trainer import build_trainer, fit_or_resume
-
-VAL_BATCH = 128  # validation only runs forward passes: larger batches than training
 
 
 @dataclass(frozen=True)
@@ -52,11 +51,13 @@ class FineTuning:
 
 
 def encode_splits(data: Path, tokenizer: Any, cfg: Any, seed: int, template: str) -> EncodedSplits:
-    """The train split and the validation split (or `cfg.val_subsample` fixed texts of it) as
-    token ids under the model's input template, with label ids in labels.json's order."""
+    """The train split (or its `cfg.label_budget`-row stratified subset) and the validation split
+    (or `cfg.val_subsample` fixed texts of it) as token ids under the model's input template, with
+    label ids in labels.json's order."""
     labels = read_json(data / "labels.json")
     label_id = {label: i for i, label in enumerate(labels)}
     train_df, val_df = pd.read_parquet(data / "train.parquet"), pd.read_parquet(data / "val.parquet")
+    train_df = train_df.iloc[budget_rows(train_df["label"].tolist(), cfg.get("label_budget"), seed=seed)]
     if cfg.val_subsample and cfg.val_subsample < len(val_df):
         val_df = val_df.sample(n=int(cfg.val_subsample), random_state=seed)
 
@@ -108,19 +109,11 @@ def build(
         module,
         trainer,
         train=train,
-        val=_val_shard(splits.val, trainer, collate),
+        val=val_loader(splits.val, trainer, collate),
         plan=plan,
         steps_per_epoch=per_epoch,
         throughput=throughput,
     )
-
-
-def _val_shard(val: EncodedTexts, trainer: L.Trainer, collate: PadCollate) -> DataLoader:
-    """This rank's 1/N of the validation texts, sorted by length (little padding; the metrics
-    are sums of counts, so neither the order nor the split changes them)."""
-    by_length = sorted(range(len(val)), key=lambda i: len(val.ids[i]))
-    shard = by_length[trainer.global_rank :: trainer.world_size]
-    return DataLoader(Subset(val, shard), batch_size=VAL_BATCH, collate_fn=collate)
 
 
 def fit(job: FineTuning, session: Session, advice: str) -> dict[str, Any]:

@@ -1,0 +1,287 @@
+"""learning_curve: what pre-training buys as labels get scarce. For each label budget N in
+learning_curve.budgets and each seed, fine-tune the pre-trained init and the scratch init on the
+seed's nested stratified N-row subset of the train split, for the budget's fixed step count, and fit
+TF-IDF + logistic regression on the same rows; every point is scored on the whole test split with
+the best step by validation. The full-data point is the finetune stages' two classifiers (nothing is
+trained twice). -> metrics/learning_curve.json (flat keys: f1_macro@N, pretrain_gain_f1@N, ...),
+reports/curves/learning_curve.csv (a DVC plot), reports/learning_curve.png, and one MLflow run with
+a child run per cell.
+
+A killed run resumes at the next unfinished cell (checkpoints/learning_curve/)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llmops.config import load_stage_params
+from llmops.io import read_json, sha256, write_json, write_text
+from llmops.tracking.runs import stage_run
+
+DATA = Path("data/processed")
+LM = Path("models/pretrained")
+CLASSIFIERS = {"pretrained": Path("models/classifier"), "scratch": Path("models/classifier_scratch")}
+STORE = Path("checkpoints/learning_curve")
+METRICS = Path("metrics/learning_curve.json")
+CSV = Path("reports/curves/learning_curve.csv")
+PNG = Path("reports/learning_curve.png")
+KEYS = ["learning_curve", "finetune", "seed"]
+
+
+@dataclass(frozen=True)
+class TrainedCell:
+    model: str  # pretrained | scratch: the curve's line
+    budget: int
+    steps: int
+    cell: Any  # training.curve.Cell
+    result: dict[str, Any]  # fit_cell's record: best val macro-F1 and step, time, test predictions
+
+
+@dataclass
+class Inputs:
+    labels: list[str]
+    train: pd.DataFrame
+    train_ids: list[list[int]]
+    y_train: np.ndarray
+    val: Any  # EncodedTexts: the fixed validation subset
+    test_texts: list[str]
+    test_ids: list[list[int]]
+    y_test: np.ndarray
+    pad_id: int
+
+
+def main() -> int:
+    params = load_stage_params("learning_curve")
+    from llmops.models.hf import classifier_config_source
+    from llmops.training.curve import one_process
+    from llmops.training.trainer import setup_runtime
+
+    setup_runtime(one_process(params.trainer), int(params.seed))
+    init = str(params.finetune.init)
+    source = classifier_config_source(init, LM, params.finetune.get("checkpoint"))
+    inputs = read_inputs(params, source)
+    inits = {"pretrained": init, "scratch": "hf_scratch" if init == "hf" else "scratch"}
+    if init == "scratch":  # nothing pre-trained to compare: the scratch line and TF-IDF only
+        inits.pop("pretrained")
+    budgets = usable_budgets(params.learning_curve, n_train=len(inputs.train))
+    cells = train_cells(params, inputs=inputs, inits=inits, budgets=budgets, source=source)
+    preds: dict[Any, dict[str, list[np.ndarray]]] = {}
+    for cell in cells:  # in seed order within each (budget, model): pairs line up by seed
+        preds.setdefault(cell.budget, {}).setdefault(cell.model, []).append(cell.result["test_pred"])
+    tfidf = tfidf_predictions(params, inputs, budgets=[b for b, _ in budgets])
+    for point, runs in tfidf.items():
+        preds.setdefault(point, {})["tfidf"] = runs
+    full = full_data_point(params, inputs)
+    if full:
+        preds.setdefault("all", {}).update(full)
+    metrics = summarize(params, inputs, preds=preds, budgets=[b for b, _ in budgets])
+    write_outputs(metrics, labels=inputs.labels)
+    log_runs(params, metrics, cells=cells, inputs=inputs)
+    _print_summary(metrics, budgets=[b for b, _ in budgets])
+    return 0
+
+
+def read_inputs(params: Any, source: Path) -> Inputs:
+    """The splits, tokenized once for every cell with the fine-tuning's input template."""
+    from llmops.models.hf import load_hf_tokenizer
+    from llmops.models.inputs import EncodedTexts, encode_texts, input_template
+
+    lc, ft = params.learning_curve, params.finetune
+    tokenizer = load_hf_tokenizer(source)
+    labels = read_json(DATA / "labels.json")
+    label_id = {label: i for i, label in enumerate(labels)}
+    train, val, test = (pd.read_parquet(DATA / f"{split}.parquet") for split in ("train", "val", "test"))
+    if lc.val_subsample < len(val):
+        val = val.sample(n=int(lc.val_subsample), random_state=int(params.seed))
+    template = input_template(str(ft.init))
+
+    def encode(df: pd.DataFrame) -> list[list[int]]:
+        return encode_texts(tokenizer, df["text"].tolist(), max_length=int(ft.max_length), template=template)
+
+    return Inputs(
+        labels,
+        train=train,
+        train_ids=encode(train),
+        y_train=train["label"].map(label_id).to_numpy(),
+        val=EncodedTexts(encode(val), [label_id[label] for label in val["label"]]),
+        test_texts=test["text"].tolist(),
+        test_ids=encode(test),
+        y_test=test["label"].map(label_id).to_numpy(),
+        pad_id=tokenizer.pad_token_id,
+    )
+
+
+def usable_budgets(lc: Any, n_train: int) -> list[tuple[int, int]]:
+    """(budget, steps) pairs below the train split's size; the others are skipped, and said so."""
+    pairs = [(int(b), int(s)) for b, s in zip(lc.budgets, lc.steps, strict=True)]
+    kept = [(b, s) for b, s in pairs if b < n_train]
+    if len(kept) < len(pairs):
+        skipped = ", ".join(str(b) for b, _ in pairs if b >= n_train)
+        print(f"learning_curve: budgets {skipped} skipped: the train split has {n_train} rows")
+    return kept
+
+
+def train_cells(
+    params: Any, inputs: Inputs, inits: dict[str, str], budgets: list[tuple[int, int]], source: Path
+) -> list[TrainedCell]:
+    """Every (seed, budget, init) cell, trained in that order; cells finished by an earlier, killed
+    run of the same params and inputs are read back, not retrained."""
+    from llmops.data.budget import stratified_order
+    from llmops.models.inputs import EncodedTexts
+    from llmops.training.curve import Budget, Cell, CellStore, fit_cell
+
+    lc = params.learning_curve
+    store = CellStore(STORE, fingerprint=_fingerprint(params, source))
+    out = []
+    for seed in lc.seeds:
+        order = stratified_order(inputs.train["label"].tolist(), seed=int(seed))
+        for budget, steps in budgets:
+            rows = np.sort(order[:budget])
+            subset = EncodedTexts([inputs.train_ids[i] for i in rows], inputs.y_train[rows].tolist())
+            plan = Budget(subset, steps=steps, batch_size=int(lc.batch_size), val_every_steps=int(lc.val_every_steps))
+            for model, init in inits.items():
+                cell = Cell(init, budget=budget, seed=int(seed))
+                if cell.name not in store.cells:
+                    result = fit_cell(
+                        cell,
+                        source=source,
+                        labels=inputs.labels,
+                        budget=plan,
+                        val=inputs.val,
+                        test_ids=inputs.test_ids,
+                        pad_id=inputs.pad_id,
+                        params=params,
+                    )
+                    store.add(cell, result)
+                    print(f"learning_curve: {cell.name}: best val macro-F1 {result['best_val_f1_macro']:.4f}")
+                out.append(TrainedCell(model, budget=budget, steps=steps, cell=cell, result=store.cells[cell.name]))
+    store.clear()
+    return out
+
+
+def _fingerprint(params: Any, source: Path) -> dict[str, Any]:
+    from llmops.config import select
+
+    upstream = read_json(LM / "mlflow_run.json").get("run_id") if (LM / "mlflow_run.json").exists() else str(source)
+    data = {name: sha256(DATA / name) for name in ("train.parquet", "val.parquet", "test.parquet", "labels.json")}
+    return {"params": select(params, KEYS), "lm": upstream, "data": data}
+
+
+def tfidf_predictions(params: Any, inputs: Inputs, budgets: list[int]) -> dict[Any, list[np.ndarray]]:
+    """TF-IDF + logistic regression on each seed's subsets (the rows the cells trained on) and on
+    the whole train split: {budget or "all": [test predictions per seed]}."""
+    from llmops.data.budget import stratified_order
+    from llmops.evaluation.baselines import tfidf_logreg
+
+    texts, test = inputs.train["text"].tolist(), inputs.test_texts
+    out: dict[Any, list[np.ndarray]] = {b: [] for b in budgets}
+    for seed in params.learning_curve.seeds:
+        order = stratified_order(inputs.train["label"].tolist(), seed=int(seed))
+        for budget in budgets:
+            rows = np.sort(order[:budget])
+            out[budget].append(
+                tfidf_logreg([texts[i] for i in rows], inputs.y_train[rows], test_x=test, seed=int(seed))
+            )
+    if params.finetune.get("label_budget") is None:
+        out["all"] = [tfidf_logreg(texts, inputs.y_train, test_x=test, seed=int(params.seed))]
+    return out
+
+
+def full_data_point(params: Any, inputs: Inputs) -> dict[str, list[np.ndarray]]:
+    """The finetune stages' classifiers (trained on the whole train split) on the test split; none
+    when finetune.label_budget made them budget points themselves."""
+    from llmops.models.hf import load_classifier
+    from llmops.models.inputs import class_probabilities
+
+    if params.finetune.get("label_budget") is not None:
+        return {}
+    out = {}
+    for model, path in CLASSIFIERS.items():
+        if (path / "config.json").exists():  # absent when the stage was skipped (ablation=false)
+            proba = class_probabilities(load_classifier(path), inputs.test_ids, pad_id=inputs.pad_id)
+            out[model] = [proba.argmax(-1)]
+    return out
+
+
+def summarize(
+    params: Any, inputs: Inputs, preds: dict[Any, dict[str, list[np.ndarray]]], budgets: list[int]
+) -> dict[str, Any]:
+    from llmops.evaluation.curve import point_metrics
+
+    lc = params.learning_curve
+    metrics: dict[str, Any] = {"budgets": budgets, "seeds": list(lc.seeds), "n_train": len(inputs.train)}
+    for point, models in preds.items():
+        metrics[f"n_labels@{point}"] = len(inputs.train) if point == "all" else int(point)
+        metrics.update(
+            point_metrics(
+                inputs.y_test,
+                models,
+                point=str(point),
+                n_classes=len(inputs.labels),
+                seed=int(params.seed),
+                rounds=int(lc.bootstrap_rounds),
+            )
+        )
+    return metrics
+
+
+def write_outputs(metrics: dict[str, Any], labels: list[str]) -> None:
+    """The metrics file, the plot's CSV (one row per point) and its PNG."""
+    from llmops.evaluation.curve import curve_rows
+    from llmops.evaluation.report import learning_curve_png
+
+    points = [str(b) for b in metrics["budgets"]] + (["all"] if "n_labels@all" in metrics else [])
+    rows = curve_rows(metrics, points)
+    write_json(METRICS, metrics)
+    write_text(CSV, pd.DataFrame(rows).to_csv(index=False))
+    learning_curve_png(rows, path=PNG, title=f"test macro-F1 vs labels ({len(metrics['seeds'])} seeds)")
+
+
+def log_runs(params: Any, metrics: dict[str, Any], cells: list[TrainedCell], inputs: Inputs) -> None:
+    """The stage's run (figures, PNG, metrics file) with one child run per trained cell, so the
+    MLflow UI compares cells by init, budget and seed."""
+    import mlflow
+
+    from llmops.evaluation.metrics import macro_f1
+    from llmops.tracking.runs import log_child_run
+
+    with stage_run("learning_curve", params, KEYS) as parent:
+        numeric = {k.replace("@", "_at_"): float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+        mlflow.log_metrics({f"summary/{k}": v for k, v in numeric.items()})
+        mlflow.log_artifact(str(METRICS))
+        mlflow.log_artifact(str(PNG))
+        for trained in cells:
+            record = {k: float(v) for k, v in trained.result.items() if k != "test_pred"}
+            test_f1 = macro_f1(inputs.y_test, trained.result["test_pred"], len(inputs.labels))
+            log_child_run(
+                parent,
+                name=trained.cell.name,
+                params={
+                    "init": trained.cell.init,
+                    "label_budget": trained.budget,
+                    "seed": trained.cell.seed,
+                    "steps": trained.steps,
+                },
+                metrics={"test_f1_macro": test_f1, **record},
+            )
+
+
+def _print_summary(metrics: dict[str, Any], budgets: list[int]) -> None:
+    for point in [*budgets, "all"]:
+        if f"pretrain_gain_f1@{point}" in metrics:
+            low, high = metrics[f"pretrain_gain_f1@{point}_ci95"]
+            tfidf = metrics.get(f"tfidf_f1_macro@{point}", float("nan"))
+            print(
+                f"learning_curve: {point} labels: pre-trained {metrics[f'f1_macro@{point}']:.3f}, scratch "
+                f"{metrics[f'scratch_f1_macro@{point}']:.3f}, TF-IDF {tfidf:.3f}; "
+                f"gain {metrics[f'pretrain_gain_f1@{point}']:+.3f} [{low:+.3f}, {high:+.3f}]"
+            )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
