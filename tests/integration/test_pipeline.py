@@ -191,6 +191,9 @@ def test_the_learning_curve_reports_each_budget_paired_by_seed_with_a_run_per_ce
         low, high = curve[f"pretrain_gain_f1@{point}_ci95"]
         assert low <= gain + 1e-4 and gain - 1e-4 <= high
     assert "f1_macro@40_std" in curve and "f1_macro@all_std" not in curve  # one full-data model per init
+    # what pre-training is chosen by: validation only, per budget and averaged over them
+    val_gains = [curve[f"val_pretrain_gain_f1@{b}"] for b in (40, 120)]
+    assert curve["val_gain_auc"] == pytest.approx(sum(val_gains) / 2)
     # the full-data point is the finetune stages' models, scored on the same test split as evaluate
     ev = read(ws, "metrics/evaluate.json")
     assert curve["f1_macro@all"] == pytest.approx(ev["f1_macro"]) and curve["n_labels@all"] == curve["n_train"]
@@ -213,6 +216,23 @@ def test_the_learning_curve_reports_each_budget_paired_by_seed_with_a_run_per_ce
     )
     assert all(0 <= r.data.metrics["test_f1_macro"] <= 1 and r.info.status == "FINISHED" for r in children)
     assert "learning_curve.png" in {a.path for a in c.list_artifacts(parent)}
+
+
+def test_a_label_budget_subsets_the_train_split_only(pipeline):
+    from omegaconf import OmegaConf
+
+    from llmops.models.hf import load_hf_tokenizer
+    from llmops.training.finetune import encode_splits
+
+    ws, _, _ = pipeline
+    data, tokenizer = ws / "data/processed", load_hf_tokenizer(ws / "models/pretrained")
+    cfg = OmegaConf.create({"max_length": 48, "val_subsample": None, "label_budget": 60})
+    small = encode_splits(data, tokenizer, cfg=cfg, seed=1, template="eos")
+    larger = encode_splits(data, tokenizer, cfg=OmegaConf.merge(cfg, {"label_budget": 120}), seed=1, template="eos")
+    assert len(small.train) == 60 and len(larger.train) == 120
+    assert {tuple(ids) for ids in small.train.ids} <= {tuple(ids) for ids in larger.train.ids}  # nested
+    assert len(small.val) == len(pd.read_parquet(data / "val.parquet"))  # validation stays whole
+    assert sorted(set(small.train.labels)) == [0, 1, 2]
 
 
 def test_a_code_edit_reruns_only_the_stages_that_run_that_code(ci_pipeline, tmp_path):

@@ -61,6 +61,8 @@ def class_probabilities(model, ids: list[list[int]], pad_id: int, batch_size: in
     import numpy as np
 
     model.eval()
+    if not ids:
+        return np.zeros((0, int(model.config.num_labels)), dtype=np.float32)
     collate = PadCollate(pad_id)
     order = np.argsort([len(x) for x in ids], kind="stable")
     out = []
