@@ -82,8 +82,7 @@ def train(params, variant: Variant, init: str) -> int:
     cfg, seed = params.finetune, int(params.seed)
     setup_runtime(params.trainer, seed)
     source = classifier_config_source(init, LM, cfg.get("checkpoint"))
-    tokenizer = load_hf_tokenizer(source)
-    template = input_template(init)
+    tokenizer, template = load_hf_tokenizer(source), input_template(init)
     try:
         splits = finetune.encode_splits(DATA, tokenizer, cfg=cfg, seed=seed, template=template)
     except ValueError as err:  # a label budget the train split cannot hold: the user's to change

@@ -80,6 +80,7 @@ def main() -> int:
     if full:
         preds.setdefault("all", {}).update(full)
     metrics = summarize(params, inputs, preds=preds, budgets=[b for b, _ in budgets])
+    metrics.update(validation_gains(cells))
     write_outputs(metrics, labels=inputs.labels)
     log_runs(params, metrics, cells=cells, inputs=inputs)
     _print_summary(metrics, budgets=[b for b, _ in budgets])
@@ -228,6 +229,28 @@ def summarize(
             )
         )
     return metrics
+
+
+def validation_gains(cells: list[TrainedCell]) -> dict[str, float]:
+    """What to choose pre-training by (never the test split): each budget's mean best validation
+    macro-F1 per init, the paired gain, and `val_gain_auc`, the gain averaged over the budgets
+    (evenly spaced on the log axis: the area under the gain curve per unit of log labels)."""
+    by_budget: dict[int, dict[str, list[float]]] = {}
+    for trained in cells:
+        by_budget.setdefault(trained.budget, {}).setdefault(trained.model, []).append(
+            trained.result["best_val_f1_macro"]
+        )
+    out: dict[str, float] = {}
+    for budget, models in by_budget.items():
+        for model, scores in models.items():
+            out[f"val_{'' if model == 'pretrained' else 'scratch_'}f1_macro@{budget}"] = float(np.mean(scores))
+        if len(models) == 2:
+            gains = np.subtract(models["pretrained"], models["scratch"])
+            out[f"val_pretrain_gain_f1@{budget}"] = float(np.mean(gains))
+    gains = [v for k, v in out.items() if k.startswith("val_pretrain_gain_f1@")]
+    if gains:
+        out["val_gain_auc"] = float(np.mean(gains))
+    return out
 
 
 def write_outputs(metrics: dict[str, Any], labels: list[str]) -> None:
