@@ -212,7 +212,10 @@ def test_the_learning_curve_reports_each_budget_paired_by_seed_with_a_run_per_ce
         [c.get_run(parent).info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'"
     )
     assert sorted(r.info.run_name for r in children) == sorted(
-        f"{init}@{budget}/seed{seed}" for init in ("pretrained", "scratch") for budget in (40, 120) for seed in (1337, 1)
+        f"{init}@{budget}/seed{seed}"
+        for init in ("pretrained", "scratch")
+        for budget in (40, 120)
+        for seed in (1337, 1)
     )
     assert all(0 <= r.data.metrics["test_f1_macro"] <= 1 and r.info.status == "FINISHED" for r in children)
     assert "learning_curve.png" in {a.path for a in c.list_artifacts(parent)}

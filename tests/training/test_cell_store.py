@@ -4,7 +4,13 @@ from llmops.training.curve import Cell, CellStore
 
 
 def _result(value: float) -> dict:
-    return {"best_val_f1_macro": value, "best_step": 4, "steps": 8, "train_time_s": 1.0, "test_pred": np.array([0, 2, 1])}
+    return {
+        "best_val_f1_macro": value,
+        "best_step": 4,
+        "steps": 8,
+        "train_time_s": 1.0,
+        "test_pred": np.array([0, 2, 1]),
+    }
 
 
 def test_finished_cells_survive_a_kill_and_only_for_the_same_inputs(tmp_path):
