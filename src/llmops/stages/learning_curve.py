@@ -132,12 +132,24 @@ def train_cells(
 ) -> list[TrainedCell]:
     """Every (seed, budget, init) cell, trained in that order; cells finished by an earlier, killed
     run of the same params and inputs are read back, not retrained."""
+    from llmops.training.checkpoints import exclusive
+    from llmops.training.curve import CellStore
+
+    with exclusive("learning_curve"):  # one curve run at a time appends to the cell store
+        store = CellStore(STORE, fingerprint=_fingerprint(params, source))
+        out = _run_cells(params, inputs=inputs, inits=inits, budgets=budgets, source=source, store=store)
+        store.clear()
+    return out
+
+
+def _run_cells(
+    params: Any, inputs: Inputs, inits: dict[str, str], budgets: list[tuple[int, int]], source: Path, store: Any
+) -> list[TrainedCell]:
     from llmops.data.budget import stratified_order
     from llmops.models.inputs import EncodedTexts
-    from llmops.training.curve import Budget, Cell, CellStore, fit_cell
+    from llmops.training.curve import Budget, Cell, fit_cell
 
     lc = params.learning_curve
-    store = CellStore(STORE, fingerprint=_fingerprint(params, source))
     out = []
     for seed in lc.seeds:
         order = stratified_order(inputs.train["label"].tolist(), seed=int(seed))
@@ -161,7 +173,6 @@ def train_cells(
                     store.add(cell, result)
                     print(f"learning_curve: {cell.name}: best val macro-F1 {result['best_val_f1_macro']:.4f}")
                 out.append(TrainedCell(model, budget=budget, steps=steps, cell=cell, result=store.cells[cell.name]))
-    store.clear()
     return out
 
 

@@ -5,11 +5,13 @@ fresh. A run that finishes deletes its folder: checkpoints exist only for unfini
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ class ResumeFolder:
         path = self.resume_path()
         if path is None:
             return None
-        return int(torch.load(path, map_location="cpu", weights_only=False)["global_step"])
+        return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
 
     def prepare(self) -> None:
         """Make the folder; drop folders of other fingerprints (runs that can never resume)."""
@@ -53,6 +55,34 @@ class ResumeFolder:
 
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def exclusive(stage: str, root: Path = ROOT) -> Iterator[None]:
+    """Hold checkpoints/<stage>.lock while the stage trains. A trainer left running after its dvc
+    process was killed alone still holds it, so a second `dvc repro` refuses to start a second
+    trainer on the same checkpoints and MLflow run. The OS releases the lock when the process ends."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{stage}.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise SystemExit(
+                f"error: {stage} is already training in this workspace ({holder} holds {root / stage}.lock, e.g. "
+                "left running after its dvc was killed); wait for it to finish or kill it, then rerun"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class StepCheckpoint(L.Callback):
@@ -80,14 +110,19 @@ class StepCheckpoint(L.Callback):
             trainer.strategy.barrier("step_checkpoint")
 
     def state_dict(self) -> dict[str, Any]:
-        state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+        # numpy's state as plain ints: checkpoints load with torch.load(weights_only=True), which
+        # refuses numpy objects (and any other class that could run code while unpickling)
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
+        numpy_state = [name, keys.tolist(), int(pos), int(has_gauss), float(gauss)]
+        state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
         if torch.cuda.is_available():
             state["cuda"] = torch.cuda.get_rng_state_all()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         torch.set_rng_state(state["torch"])
-        np.random.set_state(state["numpy"])
+        name, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
         random.setstate(state["python"])
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])

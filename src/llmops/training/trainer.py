@@ -91,7 +91,8 @@ def fit_or_resume(
     train.trainer = trainer
     resume = folder.resume_path() if folder else None
     try:
-        trainer.fit(module, train, val, ckpt_path=str(resume) if resume else None, weights_only=False)
+        # weights_only: tensors and plain containers only, so a tampered checkpoint cannot run code
+        trainer.fit(module, train, val, ckpt_path=str(resume) if resume else None, weights_only=True)
     except NonFiniteLoss as err:
         step = folder.resume_step() if folder else None
         kept = f"{folder.last} (step {step})" if step else "none yet"
