@@ -183,6 +183,48 @@ def test_bad_input_stops_before_training_with_a_clear_message(case, workspace, c
         assert fragment in err, f"{fragment!r} not in:\n{err}"
 
 
+def _parquet(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _jsonl(rows: list[dict]) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        (  # fractional labels: neither class names nor class ids
+            "data.parquet",
+            _parquet(
+                pd.DataFrame({"text": [t for t, _ in GOOD], "label": [0.1 if i % 2 else 1.5 for i in range(200)]})
+            ),
+            "row 1: label column 'label' holds 1.5, a fraction",
+        ),
+        (  # a numeric text column (the wrong column picked): cleaning would drop rows without a gate
+            "data.parquet",
+            _parquet(pd.DataFrame({"text": list(range(200)), "label": [lab for _, lab in GOOD]})),
+            "row 1: text column 'text' holds 0 (int), not text",
+        ),
+        (  # one number among the texts
+            "data.jsonl",
+            _jsonl([{"text": t if i != 7 else 1234, "label": lab} for i, (t, lab) in enumerate(GOOD)]),
+            "row 8: text column 'text' holds 1234 (int), not text",
+        ),
+    ],
+    ids=["parquet_float_labels", "parquet_integer_texts", "jsonl_one_integer_text"],
+)
+def test_typed_files_with_numbers_where_text_belongs_stop_at_ingest(name, content, fragment, workspace, capsys):
+    path = workspace(name, content)
+    failed, err = run_gate(capsys, path)
+    assert failed == "ingest", err
+    assert name in err and fragment in err, err
+
+
 def test_val_test_text_in_the_corpus_is_leakage(workspace, capsys, tmp_path):
     rows = [(t, lab, "test" if i < 20 else "train") for i, (t, lab) in enumerate(GOOD)]
     (tmp_path / "corpus.jsonl").write_text(json.dumps({"text": GOOD[5][0]}) + "\n")

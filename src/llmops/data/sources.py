@@ -211,6 +211,31 @@ class _LabelKinds:
             )
 
 
+def _check_value_types(path: Path, chunk: pd.DataFrame, text_col: str, label_col: str) -> None:
+    """Typed sources (Parquet, JSONL) can hold numbers where text is expected: a numeric text column
+    (which cleaning would turn into short digit strings and drop without a gate), or fractional
+    labels (0.1, 1.5: neither a class name nor a class id). CSV cells are always text."""
+
+    def first(column: str, wrong: Any) -> tuple[int, Any] | None:
+        for row, v in zip(chunk["row"], chunk[column], strict=True):
+            if v is not None and not (isinstance(v, float) and pd.isna(v)) and wrong(v):
+                return int(row), v
+        return None
+
+    number = first(text_col, lambda v: not isinstance(v, str))
+    if number:
+        raise DataSourceError(
+            f"{path}: row {number[0]}: text column {clip(text_col)} holds {clip(number[1])} "
+            f"({type(number[1]).__name__}), not text; point data.labeled.text_column at the text"
+        )
+    fraction = first(label_col, lambda v: isinstance(v, float) and not v.is_integer())
+    if fraction:
+        raise DataSourceError(
+            f"{path}: row {fraction[0]}: label column {clip(label_col)} holds {fraction[1]!r}, a fraction: "
+            "labels must be class names or integer class ids"
+        )
+
+
 def write_labeled(path: Path, lab: Any, out: Path) -> dict[str, Any]:
     """Stream the labeled file into `out` (parquet); returns what the manifest records."""
     text_col, label_col, split_col = lab.text_column, lab.label_column, lab.get("split_column")
@@ -230,6 +255,7 @@ def write_labeled(path: Path, lab: Any, out: Path) -> dict[str, Any]:
                             f"(set data.labeled.{role}_column){_delimiter_hint(columns)}"
                         )
                 writer = pq.ParquetWriter(out, LABELED_SCHEMA)
+            _check_value_types(path, chunk, text_col=text_col, label_col=label_col)
             kinds.update(chunk["row"], chunk[label_col])
             frame = pd.DataFrame(
                 {
