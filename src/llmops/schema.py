@@ -50,6 +50,8 @@ class Validation(Group):
     max_duplicate_share: Fraction
     max_encoding_damage_share: Fraction
     max_rejected_share: Fraction
+    max_text_lines: Count
+    max_multiline_share: Fraction
 
 
 class Data(Group):

@@ -293,6 +293,38 @@ def test_a_few_bad_rows_are_quarantined_with_a_reason(workspace, capsys, tmp_pat
     assert "Quarantined rows:** 3" in (tmp_path / "reports/validation/summary.md").read_text()
 
 
+def _unclosed_quotes(n_rows: int, opened_at: list[int], spans: int) -> str:
+    """A CSV of n_rows distinct records where a quote opened at each record in `opened_at` closes
+    `spans` lines later: every record in between is swallowed into one text."""
+    lines = ["text,label"]
+    closing = {start + spans for start in opened_at}
+    for i in range(1, n_rows + 1):
+        text = f"review number {i}: the {'ride was great' if i % 2 else 'traffic was awful'}"
+        lines.append(
+            f'"{text} opens a quote,{"pos" if i % 2 else "neg"}'
+            if i in opened_at
+            else (f'{text} closes it",pos' if i in closing else f"{text},{'pos' if i % 2 else 'neg'}")
+        )
+    return "\n".join(lines) + "\n"
+
+
+def test_an_unclosed_quote_that_swallows_records_is_reported_and_quarantined(workspace, capsys, tmp_path):
+    path = workspace("data.csv", _unclosed_quotes(600, opened_at=[200], spans=51))
+    failed, err = run_gate(capsys, path)
+    assert failed is None, err  # one such row of 549: a warning, the row quarantined
+    assert len(pd.read_parquet(tmp_path / "data/raw/labeled.parquet")) == 549  # what the parser made of 600
+    rejected = pd.read_parquet(tmp_path / "data/validated/rejected.parquet")
+    assert rejected["row"].tolist() == [200] and "over 20 lines" in rejected["reason"].iloc[0]
+    summary = (tmp_path / "reports/validation/summary.md").read_text()
+    assert "over 20 lines" in summary and "200" in summary
+
+
+def test_many_swallowed_records_stop_at_validate(workspace, capsys):
+    path = workspace("data.csv", _unclosed_quotes(600, opened_at=[100, 200, 300, 400, 500], spans=30))
+    failed, err = run_gate(capsys, path)
+    assert failed == "validate" and "of texts over 20 lines" in err, err
+
+
 def test_hf_source_offline_fails_at_once(workspace, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

@@ -28,6 +28,11 @@ def _e(name: str, severity: str, why: str, quarantine: bool = False, **kwargs: A
     return name, {**kwargs, "meta": {"severity": severity, "why": why, "quarantine": quarantine}}
 
 
+def _lines_over(n: int) -> str:
+    """A regex matching a text with more than `n` lines (at least `n` line breaks)."""
+    return rf"(?:[^\n]*\n){{{int(n)}}}"
+
+
 def _flag(column: str, severity: str, why: str) -> Expectation:
     return _e("ExpectColumnValuesToBeInSet", severity, why, column=column, value_set=[False])
 
@@ -86,6 +91,24 @@ def raw_labeled(v: Any, labels: list[str] | None, has_split: bool) -> list[Expec
             column="text",
             regex=MOJIBAKE_RE,
             mostly=1.0 - v.max_encoding_damage_share,
+        ),
+        _e(
+            "ExpectColumnValuesToNotMatchRegex",
+            CRITICAL,
+            f"at most {v.max_multiline_share:.0%} of texts over {v.max_text_lines} lines (unclosed quotes "
+            "swallowing the records after them)",
+            column="text",
+            regex=_lines_over(v.max_text_lines),
+            mostly=1.0 - v.max_multiline_share,
+        ),
+        _e(
+            "ExpectColumnValuesToNotMatchRegex",
+            WARNING,
+            f"no text over {v.max_text_lines} lines: one quoted field spanning that many lines is usually an "
+            "unclosed quote that swallowed the records after it",
+            quarantine=True,
+            column="text",
+            regex=_lines_over(v.max_text_lines),
         ),
         _e("ExpectColumnValuesToNotBeNull", WARNING, why="every row has a text", quarantine=True, column="text"),
         _e("ExpectColumnValuesToNotBeNull", WARNING, why="every row has a label", quarantine=True, column="label"),
