@@ -52,6 +52,7 @@ class Validation(Group):
     max_rejected_share: Fraction
     max_text_lines: Count
     max_multiline_share: Fraction
+    max_dropped_share: Fraction
 
 
 class Data(Group):

@@ -325,6 +325,24 @@ def test_many_swallowed_records_stop_at_validate(workspace, capsys):
     assert failed == "validate" and "of texts over 20 lines" in err, err
 
 
+def test_preprocess_refuses_to_drop_more_than_the_configured_share(workspace, capsys, tmp_path):
+    from llmops.stages import preprocess
+
+    # 60 distinct two-letter texts: valid rows, shorter than data.preprocess.min_chars (3)
+    short = [
+        (a + b, "pos" if i % 2 else "neg")
+        for i, (a, b) in enumerate(zip("abcdefghij" * 6, ("klmnopqrstuvwxyz" * 4)[:60], strict=True))
+    ]
+    path = workspace("data.csv", _csv(GOOD + short), "data.validation.max_dropped_share=0.2")
+    failed, err = run_gate(capsys, path)
+    assert failed is None, err
+    assert preprocess.main() == 1
+    err = capsys.readouterr().err
+    assert "data/validated/labeled.parquet: cleaning and dedup would drop" in err, err
+    assert "data.validation.max_dropped_share=0.2" in err, err
+    assert "dropped_length 60" in err and not (tmp_path / "data/processed").exists()
+
+
 def test_hf_source_offline_fails_at_once(workspace, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

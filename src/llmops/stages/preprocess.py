@@ -41,6 +41,11 @@ def main() -> int:
     latin1 = str(data.labeled.get("encoding")).lower().replace("_", "-") in ("latin-1", "latin1", "iso-8859-1")
 
     labeled = _clean_labeled(pp, latin1=latin1, seed=seed, stats=stats)
+    too_many = _dropped_too_many(stats, kept=len(labeled), limit=float(data.validation.max_dropped_share))
+    if too_many:
+        print(f"preprocess: error: {too_many}", file=sys.stderr)
+        log_stage_run("preprocess", params, keys=["data.preprocess", "seed"], metrics=stats, failed=True)
+        return 1
     labels = list(data.labels) if data.get("labels") else _label_order(labeled["label"].unique().tolist())
     try:
         splits = _split(labeled, data, seed)
@@ -102,6 +107,21 @@ def _clean_labeled(pp, latin1: bool, seed: int, stats: dict[str, int]) -> pd.Dat
         labeled = labeled.drop(index=labeled.index[near]).reset_index(drop=True)
         stats["near_duplicate_rows"] = len(near)
     return labeled
+
+
+def _dropped_too_many(stats: dict[str, int], kept: int, limit: float) -> str | None:
+    """Rows are never dropped silently: every reason is counted in `stats` (and stats.json), and a
+    share of validated rows above data.validation.max_dropped_share fails the stage, by reason."""
+    total = stats["validated_rows"]
+    share = (total - kept) / max(1, total)
+    if share <= limit:
+        return None
+    reasons = ("repeated_raw_rows", "conflicting_rows", "dropped_length", "duplicate_rows", "near_duplicate_rows")
+    detail = ", ".join(f"{r} {stats[r]}" for r in reasons if stats.get(r))
+    return (
+        f"{IN / 'labeled.parquet'}: cleaning and dedup would drop {total - kept} of {total} rows "
+        f"({share:.0%} > data.validation.max_dropped_share={limit:g}): {detail}"
+    )
 
 
 class _GateFailed(Exception):
