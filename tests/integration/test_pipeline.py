@@ -265,6 +265,7 @@ def test_cached_rerun_is_a_noop_and_a_param_change_reruns_only_what_depends_on_i
         "params",
         "finetune@pretrained",
         "finetune@scratch",
+        "learning_curve",
         "evaluate",
     ]
     # the finetune run of this pipeline chains to the *cached* pretrain run, not a new one
@@ -296,7 +297,13 @@ def test_exp_runs_then_plain_dvc_repro_and_exp_apply(own_copy):
     names = []
     for lr in ("0.0015", "0.004"):  # neither is the ci default (3e-3): both must rerun
         proc = run(["dvc", "exp", "run", "-S", "experiment=ci", "-S", f"finetune.lr={lr}"], cwd=ws, env=env)
-        assert stages_run(proc.stdout) == ["params", "finetune@pretrained", "finetune@scratch", "evaluate"]
+        assert stages_run(proc.stdout) == [
+            "params",
+            "finetune@pretrained",
+            "finetune@scratch",
+            "learning_curve",
+            "evaluate",
+        ]
         assert read(ws, "reports/runs/params.json")["overrides"] == ["experiment=ci", f"finetune.lr={lr}"]
         assert read(ws, "reports/runs/registry.json")["registered"] is False  # exploratory: no registry
         again = run(["dvc", "repro"], cwd=ws, env=env)
