@@ -32,11 +32,12 @@ def test_a_change_to_anything_a_stage_reads_triggers_the_retrain_workflow():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     deps = {d for s in stages.values() for d in (s.get("deps") or s["do"].get("deps", [])) if "$" not in d}
-    outs = set()  # another stage's outputs (metrics/*.json) change with a retrain, they do not start one
+    outs = set()  # another stage's outputs (outs, metrics, plots) change with a retrain, they do not start one
     for stage in stages.values():
         items = stage.get("foreach", {"": {}})
         for item in items.values():
-            for out in stage.get("outs") or stage["do"]["outs"]:
+            spec = stage.get("do", stage)
+            for out in [*spec.get("outs", []), *spec.get("metrics", []), *spec.get("plots", [])]:
                 out = next(iter(out)) if isinstance(out, dict) else out
                 outs.add(re.sub(r"\$\{item\.(\w+)\}", lambda m, item=item: str(item[m.group(1)]), out))
     deps -= outs

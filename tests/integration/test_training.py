@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ..conftest import VENV_BIN, run, workspace_from
+from ..conftest import VENV_BIN, run, tracking_server, workspace_from
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -126,6 +126,51 @@ def test_pretrain_resumes_after_sigkill_and_matches_an_uninterrupted_run(ci_pipe
     assert not list((ws / "checkpoints/pretrain").iterdir())
     # the abandoned run does not stay RUNNING forever: the fresh run ended it
     assert {r.info.run_id: r for r in runs(env, "pretrain")}[abandoned].info.status == "KILLED"
+
+
+@pytest.mark.slow
+def test_a_tracking_server_that_dies_mid_run_fails_the_stage_in_bounded_time_and_the_rerun_resumes(
+    ci_pipeline, tmp_path
+):
+    _, _, _, snapshot = ci_pipeline
+    ws, _ = workspace_from(snapshot, tmp_path / "server")
+    run([*CI, *LONG], cwd=ws)
+    full_env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    with tracking_server(ws) as uri:
+        env = {"MLFLOW_TRACKING_URI": uri}
+        proc = subprocess.Popen(
+            ["python", "-m", "llmops.stages.pretrain"],
+            cwd=ws,
+            env={**full_env, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        deadline = time.time() + 300
+        while not checkpoints(ws, "pretrain"):
+            assert proc.poll() is None and time.time() < deadline, "the stage ended before its first checkpoint"
+            time.sleep(0.05)
+        (killed_run,) = [r.info.run_id for r in runs(env, "pretrain")]
+    died = time.time()  # the server is gone (its whole process group stopped)
+    try:
+        _, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0 and time.time() - died < 120, "bounded: retries, then a failure"
+    assert f"error: MLflow tracking server {uri} stopped answering mid-run" in err, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert checkpoints(ws, "pretrain"), "the step checkpoint survives the failure"
+
+    with tracking_server(ws) as uri:  # back (on another port, the same store)
+        env = {"MLFLOW_TRACKING_URI": uri}
+        resumed = run(["python", "-m", "llmops.stages.pretrain"], cwd=ws, env=env)
+        assert re.search(r"pretrain: resuming from \S+ at step \d+", resumed.stdout), resumed.stdout[-2000:]
+        assert read(ws, "metrics/pretrain.json")["steps"] == 300
+        statuses = {r.info.run_id: r.info.status for r in runs(env, "pretrain")}
+    assert "RUNNING" not in statuses.values(), statuses  # the dead run was continued or ended
+    assert killed_run in statuses
 
 
 def _start_and_kill(ws, env, cmd) -> str:

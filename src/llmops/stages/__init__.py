@@ -20,11 +20,29 @@ quiet_third_party()
 
 
 def _one_line(kind, value, traceback) -> None:
-    """A tracking server that is down is the user's to fix: one line, no traceback."""
+    """A tracking server that is down, or that stopped answering mid-run, is the user's to fix:
+    one line, no traceback."""
     if isinstance(value, TrackingUnavailable):
         print(f"error: {value}", file=sys.stderr)
+    elif _server_went_away(value):
+        uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+        print(
+            f"error: MLflow tracking server {uri} stopped answering mid-run (retries exhausted: "
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT); a training stage keeps its step "
+            "checkpoint: rerun `dvc repro` once the server is back, and it resumes",
+            file=sys.stderr,
+        )
     else:
         sys.__excepthook__(kind, value, traceback)
+
+
+def _server_went_away(error: BaseException) -> bool:
+    """MLflow's REST client gave up on the server (connection refused or timed out after its retries)."""
+    exceptions = sys.modules.get("mlflow.exceptions")
+    if exceptions is None or not isinstance(error, exceptions.MlflowException):
+        return False
+    message = str(error)
+    return "API request to" in message and ("Max retries exceeded" in message or "timed out" in message)
 
 
 def _refuse_changed_params() -> None:
