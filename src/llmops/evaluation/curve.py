@@ -29,8 +29,6 @@ def point_metrics(
     for key, other in (("pretrain_gain_f1", "scratch"), ("tfidf_margin_f1", "tfidf")):
         if "pretrained" in preds and other in preds:
             a, b = preds["pretrained"], preds[other]
-            if len(b) == 1 and len(a) > 1:  # a deterministic baseline drawn once per seed is still paired
-                b = b * len(a)
             out[f"{key}@{point}"] = out[f"f1_macro@{point}"] - out[f"{PREFIX[other]}f1_macro@{point}"]
             ci = seeds_bootstrap_f1_diff(y_test, a, preds_b=b, n_classes=n_classes, seed=seed, rounds=rounds)
             out[f"{key}@{point}_ci95"] = [round(ci[0], 4), round(ci[1], 4)]
