@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--val", type=int, default=500)
     parser.add_argument("--val-every", type=int, default=25)
+    parser.add_argument("--inits", default="pretrained,scratch", help="hf,hf_scratch for a saved HF encoder")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     params = OmegaConf.merge(load_params(), OmegaConf.from_dotlist(args.overrides))
@@ -68,7 +69,7 @@ def main() -> None:
                 val_every_steps=args.val_every,
             )
             best = {}
-            for init in ("pretrained", "scratch"):
+            for init in args.inits.split(","):
                 t0 = time.perf_counter()
                 result = fit_cell(
                     Cell(init, budget=budget, seed=seed),
@@ -84,7 +85,8 @@ def main() -> None:
                 took = time.perf_counter() - t0
                 print(f"{init:10s} N={budget:5d} seed={seed} steps={steps}: val macro-F1 {best[init]:.4f} ", end="")
                 print(f"at step {result['best_step']} ({took:.0f} s)", flush=True)
-            gains.setdefault(budget, []).append(best["pretrained"] - best["scratch"])
+            pre, scratch = args.inits.split(",")
+            gains.setdefault(budget, []).append(best[pre] - best[scratch])
     for budget, values in gains.items():
         print(f"N={budget}: validation gain {np.mean(values):+.4f}")
     print(f"val_gain_auc {np.mean([np.mean(v) for v in gains.values()]):+.4f}")

@@ -44,10 +44,16 @@ def model_config(params, meta) -> ModernBertConfig:
     )  # fmt: skip
 
 
-def pretrain(config, meta, steps: int, mask_rate: float, lr: float, batch: int, seed: int) -> ModernBertModel:
-    """Masked-token prediction on random windows; the unknown token stands in for [MASK] (our
-    tokenizer has none), 80/10/10 mask/random/keep."""
+def pretrain(
+    config, meta, steps: int, mask_rate: float, lr: float, batch: int, seed: int, in_domain: bool = False
+) -> ModernBertForMaskedLM:
+    """Masked-token prediction on random windows (with `in_domain`, only from the labeled train
+    texts' token range, as pretrain.in_domain_fraction=1.0 draws them); the unknown token stands in
+    for [MASK] (our tokenizer has none), 80/10/10 mask/random/keep."""
     tokens = np.memmap(ROOT / "data/packed/train.bin", dtype=meta["dtype"], mode="r")
+    if in_domain:
+        (lo, hi), *_ = [(a, b) for source, a, b in meta["train_segments"] if source == "labeled_train"]
+        tokens = tokens[lo:hi]
     ctx, unk, vocab = config.max_position_embeddings, meta["special_ids"]["unk"], config.vocab_size
     model = ModernBertForMaskedLM(config).train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
@@ -71,7 +77,7 @@ def pretrain(config, meta, steps: int, mask_rate: float, lr: float, batch: int, 
         sched.step()
         if step % 50 == 0 or step == steps - 1:
             print(f"mlm step {step}: loss {loss.item():.3f} ({time.perf_counter() - start:.0f} s)", flush=True)
-    return model.model
+    return model
 
 
 class MeanPoolClassifier(torch.nn.Module):
@@ -122,6 +128,8 @@ def main() -> int:
     ap.add_argument("--mask-rate", type=float, default=0.3)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--in-domain", action="store_true", help="windows from the labeled train texts only")
+    ap.add_argument("--save", type=Path, help="save the masked LM as an HF directory and stop (for curve_probe.py)")
     args = ap.parse_args()
 
     params = load_params(path=ROOT / "params.yaml")
@@ -139,7 +147,15 @@ def main() -> int:
     data = (split("train"), split("val"), PadCollate(tokenizer.pad_token_id), len(labels))
     config = model_config(params, meta)
     torch.manual_seed(seed)
-    pretrained = pretrain(config, meta, args.steps, args.mask_rate, args.lr, int(params.pretrain.batch_size), seed)
+    batch = int(params.pretrain.batch_size)
+    mlm = pretrain(config, meta, args.steps, args.mask_rate, args.lr, batch, seed, in_domain=args.in_domain)
+    if args.save:  # the curve probe fine-tunes it as finetune.init=hf: mean pooling over the text
+        mlm.config.classifier_pooling = "mean"
+        mlm.save_pretrained(args.save)
+        tokenizer.save_pretrained(args.save)
+        print(f"saved -> {args.save}/ (benchmarks/curve_probe.py --lm {args.save} --inits hf,hf_scratch)")
+        return 0
+    pretrained = mlm.model
     print("fine-tune from the masked-LM encoder:")
     ours = finetune(pretrained, data, ft, args.epochs, seed)
     print("fine-tune from random init:")
