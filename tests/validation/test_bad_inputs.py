@@ -313,10 +313,38 @@ def test_an_unclosed_quote_that_swallows_records_is_reported_and_quarantined(wor
     failed, err = run_gate(capsys, path)
     assert failed is None, err  # one such row of 549: a warning, the row quarantined
     assert len(pd.read_parquet(tmp_path / "data/raw/labeled.parquet")) == 549  # what the parser made of 600
+    source = json.loads((tmp_path / "data/raw/manifest.json").read_text())["sources"][0]  # the labeled file
+    assert (source["rows"], source["lines"], source["multiline_texts"], source["line_breaks_in_texts"]) == (
+        549,
+        601,
+        1,
+        51,
+    )
     rejected = pd.read_parquet(tmp_path / "data/validated/rejected.parquet")
     assert rejected["row"].tolist() == [200] and "over 20 lines" in rejected["reason"].iloc[0]
     summary = (tmp_path / "reports/validation/summary.md").read_text()
     assert "over 20 lines" in summary and "200" in summary
+    assert ingest.main() == 0 and "549 records over 601 lines; 1 of them span 52 lines" in capsys.readouterr().out
+
+
+def test_a_short_unclosed_quote_is_caught_by_the_records_inside_the_text(workspace, capsys, tmp_path):
+    # 4 lines: under max_text_lines, but the swallowed lines still end like records (",neg")
+    path = workspace("data.csv", _unclosed_quotes(600, opened_at=[300], spans=4))
+    failed, err = run_gate(capsys, path)
+    assert failed is None, err
+    assert len(pd.read_parquet(tmp_path / "data/raw/labeled.parquet")) == 596
+    rejected = pd.read_parquet(tmp_path / "data/validated/rejected.parquet")
+    assert rejected["row"].tolist() == [300] and "ends like a record" in rejected["reason"].iloc[0]
+
+
+def test_a_multi_line_text_that_holds_no_record_passes(workspace, capsys, tmp_path):
+    rows = [(f"line one of review {i},\nline two, pos or neg?\nend", "pos" if i % 2 else "neg") for i in range(200)]
+    failed, err = run_gate(capsys, workspace("data.csv", _csv(rows)))
+    assert failed is None, err
+    assert (
+        not (tmp_path / "data/validated/rejected.parquet").exists()
+        or pd.read_parquet(tmp_path / "data/validated/rejected.parquet").empty
+    )
 
 
 def test_many_swallowed_records_stop_at_validate(workspace, capsys):

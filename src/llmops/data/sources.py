@@ -242,7 +242,7 @@ def write_labeled(path: Path, lab: Any, out: Path) -> dict[str, Any]:
     encoding = lab.get("encoding") or "auto"
     fmt = lab.get("format")
     kinds = _LabelKinds(str(label_col))
-    rows = 0
+    rows = spanning = line_breaks = 0
     writer = None
     try:
         for chunk in iter_table(path, fmt, encoding):
@@ -272,13 +272,16 @@ def write_labeled(path: Path, lab: Any, out: Path) -> dict[str, Any]:
             )
             writer.write_table(pa.Table.from_pandas(frame, schema=LABELED_SCHEMA, preserve_index=False))
             rows += len(frame)
+            breaks = frame["text"].str.count("\n").fillna(0)
+            spanning, line_breaks = spanning + int((breaks > 0).sum()), line_breaks + int(breaks.sum())
         if writer is None:
             raise DataSourceError(f"{path}: no rows")
         kinds.check(path, label_col)
     finally:
         if writer is not None:
             writer.close()
-    detected, how = enc.resolve(path, encoding) if _format(path, fmt) != "parquet" else ("binary", "parquet")
+    text_file = _format(path, fmt) != "parquet"
+    detected, how = enc.resolve(path, encoding) if text_file else ("binary", "parquet")
     return {
         "role": "labeled",
         "file": path.name,
@@ -286,7 +289,21 @@ def write_labeled(path: Path, lab: Any, out: Path) -> dict[str, Any]:
         "rows": rows,
         "encoding": detected,
         "encoding_source": how,
+        # records vs lines: a quoted field over several lines shows here as lines the records do
+        # not account for one by one (validate then names the rows: data.validation.max_text_lines)
+        "lines": _line_count(path) if text_file else None,
+        "multiline_texts": spanning,
+        "line_breaks_in_texts": line_breaks,
     }
+
+
+def _line_count(path: Path) -> int:
+    """Physical lines (a last line without its newline counts), read a megabyte at a time."""
+    count, last = 0, b""
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            count, last = count + block.count(b"\n"), block
+    return count + (1 if last and not last.endswith(b"\n") else 0)
 
 
 def _corpus_chunks(path: Path) -> Iterator[pd.DataFrame]:

@@ -51,8 +51,19 @@ def main() -> int:
     enc = ""
     if "encoding" in labeled_info:
         enc = f", read as {labeled_info['encoding']} ({labeled_info['encoding_source']})"
-    print(f"ingest: {labeled} labeled rows from {labeled_info['file']}{enc}, {n_corpus} corpus documents -> {OUT}/")
+    print(f"ingest: {labeled} labeled rows from {_records(labeled_info)}{enc}, {n_corpus} corpus documents -> {OUT}/")
     return 0
+
+
+def _records(info: dict) -> str:
+    """The file, and how its records map to its lines when some text spans several."""
+    spanning = info.get("multiline_texts")
+    if not spanning:
+        return info["file"]
+    span = f"{spanning} of them span {info['line_breaks_in_texts'] + spanning} lines"
+    if info.get("lines") is None:  # Parquet: no lines to account for
+        return f"{info['file']} ({span})"
+    return f"{info['file']} ({info['rows']} records over {info['lines']} lines; {span})"
 
 
 def _warn_if_git_would_commit(path: Path) -> None:

@@ -9,6 +9,7 @@ Checks GX has no expectation for are computed as boolean columns named for the r
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,17 @@ def _flag(column: str, severity: str, why: str) -> Expectation:
     return _e("ExpectColumnValuesToBeInSet", severity, why, column=column, value_set=[False])
 
 
+def _holds_record_lines(text: pd.Series, labels: list[str]) -> pd.Series:
+    """True where a line inside the text (not its last) ends like a delimited record, with a
+    delimiter and one of the file's labels (`...,pos`): an unclosed quote swallowed the records
+    after it. Catches the short swallows that `max_text_lines` lets through."""
+    if not labels:
+        return pd.Series(False, index=text.index)
+    alternatives = "|".join(sorted((re.escape(label) for label in labels), key=len, reverse=True))
+    pattern = rf"[,;\t|][ \t]*\"?(?:{alternatives})\"?[ \t]*\r?\n"
+    return text.fillna("").astype(str).str.contains(pattern, regex=True)
+
+
 def add_derived_columns(
     labeled: pd.DataFrame, corpus_hashes: np.ndarray, header: tuple[str, str], min_per_class: int
 ) -> pd.DataFrame:
@@ -47,6 +59,7 @@ def add_derived_columns(
     out = labeled.assign(
         is_repeated_header_row=(text == header[0]) & (label == header[1]),
         is_in_too_small_class=label.map(counts).fillna(min_per_class) < min_per_class,
+        holds_a_record_line=_holds_record_lines(text, labels=[str(x) for x in counts.index]),
     )
     if labeled["split"].notna().any():
         train = set(text[labeled["split"] == "train"].dropna())
@@ -109,6 +122,15 @@ def raw_labeled(v: Any, labels: list[str] | None, has_split: bool) -> list[Expec
             quarantine=True,
             column="text",
             regex=_lines_over(v.max_text_lines),
+        ),
+        _e(
+            "ExpectColumnValuesToBeInSet",
+            WARNING,
+            "no line inside a text ends like a record (delimiter, then a label): an unclosed quote that "
+            "swallowed the records after it",
+            quarantine=True,
+            column="holds_a_record_line",
+            value_set=[False],
         ),
         _e("ExpectColumnValuesToNotBeNull", WARNING, why="every row has a text", quarantine=True, column="text"),
         _e("ExpectColumnValuesToNotBeNull", WARNING, why="every row has a label", quarantine=True, column="label"),
