@@ -44,6 +44,7 @@ def test_a_change_to_anything_a_stage_reads_triggers_the_retrain_workflow():
     read = [f for f in tracked if any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)]
     assert read and all(triggers(f) for f in read), [f for f in read if not triggers(f)]
     assert all(triggers(f) for f in ("params.yaml", "dvc.yaml", "data/reviews.csv.dvc", "conf/data/files.yaml"))
+    assert all(triggers(f) for f in ("requirements.lock", "pyproject.toml"))  # the pinned stack, too
     assert not any(triggers(f) for f in ("README.md", "docs/scaling.md", "tests/test_io.py"))
 
 
