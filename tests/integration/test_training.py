@@ -108,6 +108,10 @@ def test_pretrain_resumes_after_sigkill_and_matches_an_uninterrupted_run(ci_pipe
     assert m.group(1) == str(ckpt.relative_to(ws)) and 20 <= step < 300 and step % 20 == 0
     metrics = read(ws, "metrics/pretrain.json")
     assert metrics["resumed_from_step"] == step and metrics["steps"] == 300
+    # time and throughput cover the whole run, not only the part after the resume
+    assert metrics["train_time_before_resume_s"] > 0 and reference["train_time_before_resume_s"] == 0
+    assert metrics["timed_steps"] > 300 - step, (metrics["timed_steps"], step)
+    assert metrics["mfu"] is None or 0 < metrics["mfu"] <= 1
     assert abs(metrics["val_loss"] - reference["val_loss"]) <= 1e-4, (metrics["val_loss"], reference["val_loss"])
     assert not checkpoints(ws, "pretrain")  # finished: the crash checkpoint is gone
 

@@ -78,7 +78,8 @@ def _data_tags(meta: dict) -> dict[str, str]:
 
 
 def _summary_line(m: dict) -> str:
-    mfu = f", MFU {m['mfu']:.1%} of {m['peak_tflops_per_device']:.2f} TFLOP/s ({m['peak_source']})" if m["mfu"] else ""
+    peak = f"{m['peak_tflops_per_device']:.2f} TFLOP/s ({m['peak_source']})"
+    mfu = f", MFU {m['mfu']:.1%} of {peak}" if m["mfu"] else f", no MFU: peak {peak}"
     return (
         f"pretrain: val_loss {m['val_loss']:.4f} (ppl {m['val_perplexity']:.1f}), "
         f"{m['tokens_per_sec']:.0f} tokens/s{mfu}, {m['train_time_s']:.0f} s -> {OUT}/"

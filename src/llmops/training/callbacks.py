@@ -13,7 +13,9 @@ class Throughput(L.Callback):
 
     Time is wall clock between step boundaries, with a device sync at each logging point only (a
     sync every step would slow a GPU down); the first `skip_steps` steps (torch.compile, allocator
-    warm-up) are left out of the totals."""
+    warm-up) are left out of the totals. The totals and the attempt's wall time travel in the step
+    checkpoints, so after a resume the rates and `elapsed_s` cover the whole run, not only the part
+    after the resume."""
 
     def __init__(self, flops_per_token: float = 0.0, peak_tflops: float = 0.0, skip_steps: int = 2) -> None:
         self.flops_per_token, self.peak_tflops, self.skip_steps = flops_per_token, peak_tflops, skip_steps
@@ -24,6 +26,23 @@ class Throughput(L.Callback):
         self._window_start: float | None = None
         self._window_step = 0
         self._last_step = -1
+        self.earlier_elapsed_s = 0.0  # wall time of earlier attempts, up to the checkpoint resumed from
+        self._attempt_start = time.perf_counter()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._attempt_start = time.perf_counter()
+
+    @property
+    def elapsed_s(self) -> float:
+        """Training wall time so far: earlier attempts up to the checkpoint resumed from, plus this one."""
+        return self.earlier_elapsed_s + time.perf_counter() - self._attempt_start
+
+    def state_dict(self) -> dict[str, float]:
+        return {"tokens": self.tokens, "steps": self.steps, "train_time": self.train_time, "elapsed_s": self.elapsed_s}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.tokens, self.steps = int(state["tokens"]), int(state["steps"])
+        self.train_time, self.earlier_elapsed_s = float(state["train_time"]), float(state["elapsed_s"])
 
     def _sync(self, pl_module: L.LightningModule) -> float:
         if pl_module.device.type == "cuda":

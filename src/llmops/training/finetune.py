@@ -124,7 +124,7 @@ def fit(job: FineTuning, session: Session, advice: str) -> dict[str, Any]:
     fit_or_resume(trainer, module, train=job.train, val=job.val, folder=session.folder, advice=advice)
     if module.best.get("step") != trainer.global_step:
         trainer.validate(module, job.val, verbose=False)
-    train_time = time.perf_counter() - t0
+    train_time = job.throughput.earlier_elapsed_s + time.perf_counter() - t0
     trainer.strategy.lightning_module_state_dict()  # a collective under FSDP: every rank joins it
     module.restore_best()
     return {
@@ -134,6 +134,7 @@ def fit(job: FineTuning, session: Session, advice: str) -> dict[str, Any]:
         "steps": int(trainer.global_step),
         "epochs": trainer.global_step / job.steps_per_epoch,
         "train_time_s": train_time,
+        "train_time_before_resume_s": job.throughput.earlier_elapsed_s,
         "tokens_per_sec": job.throughput.tokens_per_sec,
         "global_batch": job.plan.global_batch,
         "world_size": trainer.world_size,
