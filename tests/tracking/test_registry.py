@@ -155,6 +155,45 @@ def test_pyfunc_predicts_labels_and_probabilities(registry):
     assert "torch==2.13.0" in reqs and "+cpu" not in reqs and "transformers==5.24.0" in reqs
 
 
+class _Planted:
+    """Unpickling this creates `marker`: the proof that a pickle ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_pickle_planted_in_the_model_artifacts_is_never_run(registry, tmp_path):
+    import pickle
+    from urllib.parse import unquote, urlparse
+
+    import mlflow
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    _, uri, _ = registry
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    version = client.get_model_version_by_alias("llmops-classifier", "champion")
+    where = client.get_model_version_download_uri("llmops-classifier", version.version)
+    stored = Path(unquote(urlparse(where).path)) if where.startswith("file:") else Path(where)
+    assert (stored / "MLmodel").exists(), where
+    probe = tmp_path / "probe"
+    pickle.loads(pickle.dumps(_Planted(probe)))
+    assert probe.exists()  # the planted pickle does run when something unpickles it
+    marker = tmp_path / "pickle-ran"
+    # where a cloudpickled pyfunc keeps its model, and a stray pickle beside the weights
+    for name in ("python_model.pkl", "artifacts/planted.pkl"):
+        target = stored / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(pickle.dumps(_Planted(marker)))
+    model = mlflow.pyfunc.load_model("models:/llmops-classifier@champion")
+    assert len(model.predict(pd.DataFrame({"text": TEXTS}))) == len(TEXTS)
+    assert not marker.exists(), "loading the registered model unpickled a planted file"
+
+
 def test_mlflow_models_serve_answers_invocations(registry):
     _, uri, _ = registry
     port = free_port()
