@@ -34,8 +34,8 @@ def _lines_over(n: int) -> str:
     return rf"(?:[^\n]*\n){{{int(n)}}}"
 
 
-def _flag(column: str, severity: str, why: str) -> Expectation:
-    return _e("ExpectColumnValuesToBeInSet", severity, why, column=column, value_set=[False])
+def _flag(column: str, severity: str, why: str, quarantine: bool = False) -> Expectation:
+    return _e("ExpectColumnValuesToBeInSet", severity, why, quarantine=quarantine, column=column, value_set=[False])
 
 
 def _holds_record_lines(text: pd.Series, labels: list[str]) -> pd.Series:
@@ -59,7 +59,7 @@ def add_derived_columns(
     out = labeled.assign(
         is_repeated_header_row=(text == header[0]) & (label == header[1]),
         is_in_too_small_class=label.map(counts).fillna(min_per_class) < min_per_class,
-        holds_a_record_line=_holds_record_lines(text, labels=[str(x) for x in counts.index]),
+        is_swallowing_records=_holds_record_lines(text, labels=[str(x) for x in counts.index]),
     )
     if labeled["split"].notna().any():
         train = set(text[labeled["split"] == "train"].dropna())
@@ -123,14 +123,12 @@ def raw_labeled(v: Any, labels: list[str] | None, has_split: bool) -> list[Expec
             column="text",
             regex=_lines_over(v.max_text_lines),
         ),
-        _e(
-            "ExpectColumnValuesToBeInSet",
+        _flag(
+            "is_swallowing_records",
             WARNING,
             "no line inside a text ends like a record (delimiter, then a label): an unclosed quote that "
             "swallowed the records after it",
             quarantine=True,
-            column="holds_a_record_line",
-            value_set=[False],
         ),
         _e("ExpectColumnValuesToNotBeNull", WARNING, why="every row has a text", quarantine=True, column="text"),
         _e("ExpectColumnValuesToNotBeNull", WARNING, why="every row has a label", quarantine=True, column="label"),
