@@ -77,11 +77,18 @@ def write_text(path: str | Path, text: str) -> None:
 
 def sha256(path: str | Path) -> str:
     """A file's sha256, read a megabyte at a time."""
-    h = hashlib.sha256()
+    return sha256_and_lines(path)[0]
+
+
+def sha256_and_lines(path: str | Path) -> tuple[str, int]:
+    """A file's sha256 and its physical lines (a last line without its newline counts), in one
+    pass a megabyte at a time."""
+    h, lines, last = hashlib.sha256(), 0, b""
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
+            lines, last = lines + block.count(b"\n"), block
+    return h.hexdigest(), lines + (1 if last and not last.endswith(b"\n") else 0)
 
 
 def read_json(path: str | Path) -> Any:

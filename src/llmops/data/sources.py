@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from llmops.data import encoding as enc
 from llmops.data.errors import DataSourceError, clip
-from llmops.io import sha256
+from llmops.io import sha256, sha256_and_lines
 
 FORMATS = {
     ".csv": "csv",
@@ -282,28 +282,20 @@ def write_labeled(path: Path, lab: Any, out: Path) -> dict[str, Any]:
             writer.close()
     text_file = _format(path, fmt) != "parquet"
     detected, how = enc.resolve(path, encoding) if text_file else ("binary", "parquet")
+    digest, lines = sha256_and_lines(path)
     return {
         "role": "labeled",
         "file": path.name,
-        "sha256": sha256(path),
+        "sha256": digest,
         "rows": rows,
         "encoding": detected,
         "encoding_source": how,
         # records vs lines: a quoted field over several lines shows here as lines the records do
         # not account for one by one (validate then names the rows: data.validation.max_text_lines)
-        "lines": _line_count(path) if text_file else None,
+        "lines": lines if text_file else None,
         "multiline_texts": spanning,
         "line_breaks_in_texts": line_breaks,
     }
-
-
-def _line_count(path: Path) -> int:
-    """Physical lines (a last line without its newline counts), read a megabyte at a time."""
-    count, last = 0, b""
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            count, last = count + block.count(b"\n"), block
-    return count + (1 if last and not last.endswith(b"\n") else 0)
 
 
 def _corpus_chunks(path: Path) -> Iterator[pd.DataFrame]:
