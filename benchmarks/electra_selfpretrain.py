@@ -42,8 +42,9 @@ from llmops.training.optim import warmup_cosine  # noqa: E402
 def build(config) -> tuple[ModernBertForTokenClassification, ModernBertForMaskedLM]:
     """The discriminator (one logit per token: replaced or not) and the one-layer generator that
     shares its token embeddings (and ties its output layer to them)."""
-    disc = ModernBertForTokenClassification(copy.deepcopy(config).__class__(**{**config.to_dict(), "num_labels": 1}))
-    gen_config = copy.deepcopy(config)
+    disc_config, gen_config = copy.deepcopy(config), copy.deepcopy(config)
+    disc_config.num_labels = 1
+    disc = ModernBertForTokenClassification(disc_config)
     gen_config.num_hidden_layers = 1
     gen = ModernBertForMaskedLM(gen_config)
     gen.model.embeddings.tok_embeddings = disc.model.embeddings.tok_embeddings
