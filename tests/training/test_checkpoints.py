@@ -7,6 +7,7 @@ import time
 import pytest
 import torch
 
+from llmops.errors import StageError
 from llmops.training.checkpoints import ResumeFolder, exclusive
 
 
@@ -44,7 +45,7 @@ def test_a_second_trainer_of_a_stage_is_refused_while_the_first_holds_it(tmp_pat
     )
     try:
         assert holder.stdout.readline().strip() == "holding"
-        with pytest.raises(SystemExit, match=rf"finetune is already training .*process {holder.pid} holds"):
+        with pytest.raises(StageError, match=rf"finetune is already training .*process {holder.pid} holds"):
             with exclusive("finetune", root=root):
                 pass
         with exclusive("pretrain", root=root):  # other stages are not blocked

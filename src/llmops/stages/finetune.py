@@ -17,6 +17,7 @@ from pathlib import Path
 
 from llmops.config import load_stage_params
 from llmops.io import read_json, sha256, write_json
+from llmops.stages.runner import StageError, run_stage
 from llmops.tracking.runs import log_training_outputs, run_ref, skip_stage, tracking_uri
 
 DATA = Path("data/processed")
@@ -52,7 +53,7 @@ VARIANTS = {
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in VARIANTS:
-        raise SystemExit(f"usage: python -m llmops.stages.finetune {'|'.join(VARIANTS)}")
+        raise StageError(f"usage: python -m llmops.stages.finetune {'|'.join(VARIANTS)}")
     variant, scratch = VARIANTS[args[0]], args[0] == "scratch"
     params = load_stage_params(f"finetune@{args[0]}")
     if scratch and not params.finetune.ablation:
@@ -86,7 +87,7 @@ def train(params, variant: Variant, init: str) -> int:
     try:
         splits = finetune.encode_splits(DATA, tokenizer, cfg=cfg, seed=seed, template=template)
     except ValueError as err:  # a label budget the train split cannot hold: the user's to change
-        raise SystemExit(f"error: {err}") from None
+        raise StageError(str(err)) from None
     upstream = read_json(LM / "mlflow_run.json")["run_id"] if init == "pretrained" else str(source)
     fingerprint = {
         "init": init,
@@ -135,4 +136,4 @@ def train(params, variant: Variant, init: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

@@ -14,6 +14,7 @@ from llmops.config import load_stage_params
 from llmops.data import sources
 from llmops.data.split import stratified_subsample
 from llmops.io import atomic_dir, write_json
+from llmops.stages.runner import StageError, run_stage
 from llmops.tracking.runs import log_stage_run
 
 OUT = Path("data/raw")
@@ -36,8 +37,7 @@ def main() -> int:
             manifest = {"sources": [labeled_info, *corpus_info], "labeled_rows": labeled, "corpus_rows": n_corpus}
             write_json(tmp / "manifest.json", manifest)
     except sources.DataSourceError as e:
-        print(f"ingest: error: {e}", file=sys.stderr)
-        return 1
+        raise StageError(str(e)) from None
     log_stage_run(
         "ingest",
         params,
@@ -117,4 +117,4 @@ def _subsample(path: Path, n: int | None, sample) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

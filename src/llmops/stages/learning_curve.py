@@ -11,7 +11,6 @@ A killed run resumes at the next unfinished cell (checkpoints/learning_curve/)."
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pandas as pd
 
 from llmops.config import load_stage_params
 from llmops.io import read_json, sha256, write_json, write_text
+from llmops.stages.runner import run_stage
 from llmops.tracking.runs import stage_run
 
 DATA = Path("data/processed")
@@ -318,4 +318,4 @@ def _print_summary(metrics: dict[str, Any], budgets: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

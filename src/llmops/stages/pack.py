@@ -3,7 +3,6 @@ memory-mapped token arrays data/packed/{train,val}.bin with meta.json."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from llmops.config import load_stage_params
@@ -11,6 +10,7 @@ from llmops.data.corpus import iter_texts_with_source
 from llmops.data.packing import pack_sources, token_dtype
 from llmops.data.tokenizer import load_bpe, special_ids
 from llmops.io import atomic_dir, read_json, sha256, write_json
+from llmops.stages.runner import run_stage
 from llmops.tracking.runs import log_stage_run
 
 IN = Path("data/processed")
@@ -52,4 +52,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

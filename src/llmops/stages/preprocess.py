@@ -9,7 +9,6 @@ before cleaning, so memory follows the number of distinct texts, not the size of
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from llmops.data.dedup import SeenHashes, dedup_labeled, text_fingerprints
 from llmops.data.neardup import near_duplicates
 from llmops.data.split import holdout_mask, stratified_split
 from llmops.io import atomic_dir, remove_outputs, write_json
+from llmops.stages.runner import StageError, run_stage
 from llmops.tracking.runs import log_stage_run
 
 IN = Path("data/validated")
@@ -43,45 +43,37 @@ def main() -> int:
     labeled = _clean_labeled(pp, latin1=latin1, seed=seed, stats=stats)
     too_many = _dropped_too_many(stats, kept=len(labeled), limit=float(data.validation.max_dropped_share))
     if too_many:
-        print(f"preprocess: error: {too_many}", file=sys.stderr)
-        log_stage_run("preprocess", params, keys=["data.preprocess", "seed"], metrics=stats, failed=True)
-        return 1
+        raise StageError(too_many, params=params, keys=("data.preprocess", "seed"), metrics=stats)
     labels = list(data.labels) if data.get("labels") else _label_order(labeled["label"].unique().tolist())
     try:
         splits = _split(labeled, data, seed)
     except ValueError as e:
-        print(f"preprocess: error: {e}", file=sys.stderr)
-        return 1
+        raise StageError(str(e)) from None
 
-    try:
-        with atomic_dir(OUT) as tmp:  # a failed gate leaves no data/processed behind
-            corpus_hashes = _write_corpus(
-                IN / "corpus.parquet",
-                splits,
-                clean=cleaner(pp),
-                val_fraction=pp.corpus_val_fraction,
-                seed=seed,
-                out=tmp,
-                stats=stats,
-            )
-            if not _gate(splits, corpus_hashes, labels):
-                raise _GateFailed
-            for name, df in splits.items():
-                df[["text", "label"]].to_parquet(tmp / f"{name}.parquet", index=False)
-                stats[f"{name}_rows"] = len(df)
-            write_json(tmp / "labels.json", labels)
-            write_json(tmp / "stats.json", stats)
-            shutil.copy2(IN / "manifest.json", tmp / "manifest.json")  # data lineage travels with the data
-    except _GateFailed:
-        log_stage_run(
-            "preprocess",
-            params,
-            keys=["data.preprocess", "data.split", "seed"],
-            metrics=stats,
-            artifacts=(REPORT / "summary.md",),
-            failed=True,
+    with atomic_dir(OUT) as tmp:  # a failed gate leaves no data/processed behind
+        corpus_hashes = _write_corpus(
+            IN / "corpus.parquet",
+            splits,
+            clean=cleaner(pp),
+            val_fraction=pp.corpus_val_fraction,
+            seed=seed,
+            out=tmp,
+            stats=stats,
         )
-        return 1
+        if not _gate(splits, corpus_hashes, labels):
+            raise StageError(
+                f"the processed splits failed the gate. Report: {REPORT}/summary.md",
+                params=params,
+                keys=("data.preprocess", "data.split", "seed"),
+                metrics=stats,
+                artifacts=(REPORT / "summary.md",),
+            )
+        for name, df in splits.items():
+            df[["text", "label"]].to_parquet(tmp / f"{name}.parquet", index=False)
+            stats[f"{name}_rows"] = len(df)
+        write_json(tmp / "labels.json", labels)
+        write_json(tmp / "stats.json", stats)
+        shutil.copy2(IN / "manifest.json", tmp / "manifest.json")  # data lineage travels with the data
     log_stage_run(
         "preprocess",
         params,
@@ -122,10 +114,6 @@ def _dropped_too_many(stats: dict[str, int], kept: int, limit: float) -> str | N
         f"{IN / 'labeled.parquet'}: cleaning and dedup would drop {total - kept} of {total} rows "
         f"({share:.0%} > data.validation.max_dropped_share={limit:g}): {detail}"
     )
-
-
-class _GateFailed(Exception):
-    pass
 
 
 def _distinct_labeled(path: Path, stats: dict[str, int]) -> pd.DataFrame:
@@ -224,11 +212,8 @@ def _gate(splits: dict[str, pd.DataFrame], corpus_hashes: np.ndarray, labels: li
     with atomic_dir(REPORT) as tmp:
         outcomes = gate.run_suites(tables, tmp / "data_docs")
         gate.write_results(outcomes, tmp)
-    if gate.print_failures("preprocess", outcomes):
-        print(f"preprocess: the processed splits failed the gate. Report: {REPORT}/summary.md", file=sys.stderr)
-        return False
-    return True
+    return not gate.print_failures("preprocess", outcomes)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

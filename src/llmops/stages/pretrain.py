@@ -7,11 +7,11 @@ step checkpoint in checkpoints/pretrain/."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from llmops.config import load_stage_params
 from llmops.io import read_json, write_json
+from llmops.stages.runner import run_stage
 from llmops.tracking.runs import log_training_outputs, run_ref, skip_stage, tracking_uri
 
 PACKED = Path("data/packed")
@@ -87,4 +87,4 @@ def _summary_line(m: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from llmops.config import load_stage_params
 from llmops.data.corpus import iter_texts
 from llmops.data.tokenizer import save_for_transformers, train_bpe
 from llmops.io import atomic_dir
+from llmops.stages.runner import run_stage
 from llmops.tracking.runs import log_stage_run
 
 IN = Path("data/processed/corpus_train.parquet")
@@ -35,4 +35,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

@@ -19,6 +19,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from llmops.errors import StageError
+
 ROOT = Path("checkpoints")
 
 
@@ -71,8 +73,8 @@ def exclusive(stage: str, root: Path = ROOT) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise SystemExit(
-                f"error: {stage} is already training in this workspace ({holder} holds {root / stage}.lock, e.g. "
+            raise StageError(
+                f"{stage} is already training in this workspace ({holder} holds {root / stage}.lock, e.g. "
                 "left running after its dvc was killed); wait for it to finish or kill it, then rerun"
             ) from None
         handle.seek(0)

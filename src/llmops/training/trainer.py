@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import MLFlowLogger
 
+from llmops.errors import StageError
 from llmops.models.guard import NonFiniteLoss
 from llmops.training.checkpoints import ResumeFolder
 from llmops.training.data import BatchPlan, StepLoader
@@ -96,7 +97,7 @@ def fit_or_resume(
     except NonFiniteLoss as err:
         step = folder.resume_step() if folder else None
         kept = f"{folder.last} (step {step})" if step else "none yet"
-        raise SystemExit(f"{err}; stopped. Last good checkpoint: {kept} ({advice})") from err
+        raise StageError(f"{err}; stopped. Last good checkpoint: {kept} ({advice})") from err
 
 
 def load_trained_weights(trainer: L.Trainer, module: L.LightningModule) -> None:
