@@ -5,12 +5,14 @@ no output is left for DVC to cache. The stages run in-process (GX imports once).
 import json
 import shutil
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from llmops.config import write_params
 from llmops.stages import ingest, validate
+from llmops.stages.runner import run_main
 
 from ..conftest import ROOT
 
@@ -50,7 +52,7 @@ def run_gate(capsys, path):
     before = path.read_bytes() if path.exists() else None
     failed = None
     for stage, out in ((ingest, "data/raw"), (validate, "data/validated")):
-        if stage.main() != 0:
+        if run_main(stage.main) != 0:
             failed = stage.__name__.rsplit(".", 1)[-1]
             from pathlib import Path
 
@@ -87,20 +89,20 @@ CASES = {
         _csv(GOOD[:150] + [("an odd one", "furious")] + GOOD[150:]),
         ["data.labels=[neg,pos]"],
         "validate",
-        ["expect_column_values_to_be_in_set, column 'label'", "example rows [151]", "furious"],
+        ["data.csv: column 'label': labels within the configured label set", "example rows [151]", "furious"],
     ),
     "single_class": (
         _csv([(t, "pos") for t, _ in GOOD]),
         [],
         "validate",
-        ["expect_column_unique_value_count_to_be_between, column 'label'", "at least two classes"],
+        ["data.csv: column 'label': at least two classes", "observed 1"],
     ),
     "null_texts": (
         _csv([(None if i % 10 == 0 else t, lab) for i, (t, lab) in enumerate(GOOD)]),
         [],
         "validate",
         [
-            "expect_column_values_to_not_be_null, column 'text'",
+            "column 'text': every row has a text",
             "above data.validation.max_rejected_share",
             "first rows [1, 11, 21",
         ],
@@ -115,7 +117,7 @@ CASES = {
         _csv(GOOD[:5] + [("x" * 1_000_001, "pos")] + GOOD[5:]),
         [],
         "validate",
-        ["expect_column_value_lengths_to_be_between, column 'text'", "hard cap", "example rows [6]"],
+        ["column 'text': no text over the hard cap", "example rows [6]"],
     ),
     "nul_bytes": (
         _csv(GOOD).encode().replace(b"review number 7:", b"review\x00number 7:"),
@@ -139,7 +141,7 @@ CASES = {
         _csv(GOOD[:50] + [("text", "label")] + GOOD[50:]),
         [],
         "validate",
-        ["is_repeated_header_row", "example rows [51]"],
+        ["a header row repeated inside the data", "example rows [51]"],
     ),
     "mixed_label_types": (
         _csv([(t, "1" if i == 0 else lab) for i, (t, lab) in enumerate(GOOD)]),
@@ -151,7 +153,7 @@ CASES = {
         _csv(GOOD + [("a rare one", "meh"), ("another rare one", "meh")]),
         [],
         "validate",
-        ["is_in_too_small_class", "at least 10 rows", "example rows [201, 202]"],
+        ["column 'label': each class needs at least 10 rows", "example rows [201, 202]"],
     ),
     "held_out_text_in_train": (
         _csv(
@@ -161,7 +163,7 @@ CASES = {
         ),
         ["data.labeled.split_column=split"],
         "validate",
-        ["is_leaking_held_out_text", "example rows [4]"],
+        ["column 'text': no val/test text may appear in the train split", "example rows [4]"],
     ),
     "mostly_duplicates": (
         _csv(GOOD[:20] * 10),
@@ -235,7 +237,7 @@ def test_val_test_text_in_the_corpus_is_leakage(workspace, capsys, tmp_path):
         "data.corpus.paths=[corpus.jsonl]",
     )
     failed, err = run_gate(capsys, path)
-    assert failed == "validate" and "is_leaking_held_out_text" in err and "example rows [6]" in err
+    assert failed == "validate" and "column 'text': no val/test text may appear" in err and "example rows [6]" in err
 
 
 @pytest.mark.parametrize(
@@ -324,7 +326,7 @@ def test_an_unclosed_quote_that_swallows_records_is_reported_and_quarantined(wor
     assert rejected["row"].tolist() == [200] and "over 20 lines" in rejected["reason"].iloc[0]
     summary = (tmp_path / "reports/validation/summary.md").read_text()
     assert "over 20 lines" in summary and "200" in summary
-    assert ingest.main() == 0 and "549 records over 601 lines; 1 of them span 52 lines" in capsys.readouterr().out
+    assert run_main(ingest.main) == 0 and "549 records over 601 lines; 1 of them span 52 lines" in capsys.readouterr().out
 
 
 def test_a_short_unclosed_quote_is_caught_by_the_records_inside_the_text(workspace, capsys, tmp_path):
@@ -364,7 +366,7 @@ def test_preprocess_refuses_to_drop_more_than_the_configured_share(workspace, ca
     path = workspace("data.csv", _csv(GOOD + short), "data.validation.max_dropped_share=0.2")
     failed, err = run_gate(capsys, path)
     assert failed is None, err
-    assert preprocess.main() == 1
+    assert run_main(preprocess.main) == 1
     err = capsys.readouterr().err
     assert "data/validated/labeled.parquet: cleaning and dedup would drop" in err, err
     assert "data.validation.max_dropped_share=0.2" in err, err
@@ -380,7 +382,7 @@ def test_hf_source_offline_fails_at_once(workspace, capsys, monkeypatch, tmp_pat
         tmp_path / "conf",
     )
     start = time.perf_counter()
-    assert ingest.main() == 1
+    assert run_main(ingest.main) == 1
     err = capsys.readouterr().err
     assert time.perf_counter() - start < 60
     assert "hf dataset 'llmops-test/no-such-dataset'" in err and "HF_HUB_OFFLINE=1" in err
@@ -419,9 +421,21 @@ def test_a_data_path_outside_the_workspace_is_refused_unless_allowed(workspace, 
     link.symlink_to(outside)
     for given in (f"../{outside.name}", link.name):
         workspace(given, None)
-        assert ingest.main() != 0
+        assert run_main(ingest.main) != 0
         err = capsys.readouterr().err
         assert f"data.labeled.path={given}: resolves to {outside}, outside the workspace" in err, err
         assert "data.allow_outside_paths=true" in err and not (tmp_path / "data/raw").exists()
     workspace(f"../{outside.name}", None, "data.allow_outside_paths=true")
-    assert ingest.main() == 0, capsys.readouterr().err
+    assert run_main(ingest.main) == 0, capsys.readouterr().err
+
+
+def test_a_renamed_label_column_is_named_as_the_user_named_it(workspace, capsys):
+    """One class in a label column called `sentiment`: the message names `sentiment` and the rule in
+    plain words; the expectation's name stays in the reports."""
+    content = _csv([(t, "pos") for t, _ in GOOD], ("review", "sentiment"))
+    path = workspace("data.csv", content, "data.labeled.text_column=review", "data.labeled.label_column=sentiment")
+    failed, err = run_gate(capsys, path)
+    assert failed == "validate", err
+    assert "data.csv: column 'sentiment': at least two classes; observed 1" in err, err
+    assert "expect_" not in err and "Expect" not in err and "'label'" not in err, err
+    assert "expect_column_unique_value_count_to_be_between" in Path("reports/validation/summary.md").read_text()

@@ -15,6 +15,7 @@ import pandas as pd
 
 from llmops.config import load_stage_params
 from llmops.io import atomic_dir, read_json, remove_outputs
+from llmops.stages.runner import StageError, run_stage
 from llmops.tracking.runs import log_stage_run
 from llmops.validation import gate, suites
 
@@ -48,7 +49,8 @@ def main() -> int:
         extra = _rejected_lines(rejected, share, v.max_rejected_share)
         gate.write_results(outcomes, tmp, extra)
 
-    critical = gate.print_failures("validate", outcomes)
+    columns = {"text": header[0], "label": header[1], "split": str(data.labeled.get("split_column") or "split")}
+    critical = gate.print_failures("validate", outcomes, columns=columns)
     if share > v.max_rejected_share:
         print(
             f"validate: critical: {source}: {len(rejected)} of {len(labeled)} rows ({share:.1%}) fail quarantine "
@@ -63,19 +65,12 @@ def main() -> int:
         "labeled_rows": len(labeled),
         "warnings": sum(len(o.failures) for o in outcomes),
     }
-    log_stage_run(
-        "validate",
-        params,
-        keys=["data.labels", "data.validation"],
-        metrics=counts,
-        artifacts=(REPORT / "summary.md", REPORT / "raw_labeled.json"),
-        failed=critical,
-    )
+    logged = {"keys": ["data.labels", "data.validation"], "metrics": counts}
+    artifacts = (REPORT / "summary.md", REPORT / "raw_labeled.json")
     if critical:
-        print(
-            f"validate: the data failed the gate; the pipeline stops here. Report: {REPORT}/summary.md", file=sys.stderr
-        )
-        return 1
+        message = f"the data failed the gate; the pipeline stops here. Report: {REPORT}/summary.md"
+        raise StageError(message, params=params, artifacts=artifacts, **logged)
+    log_stage_run("validate", params, artifacts=artifacts, **logged)
 
     _write_validated(labeled, rejected)
     print(
@@ -100,7 +95,7 @@ def _rejected(labeled: pd.DataFrame, outcome: gate.SuiteOutcome) -> pd.DataFrame
     for f in outcome.failures:
         if f["severity"] == suites.WARNING and f["quarantine"]:
             for row in f["rows"]:
-                reasons.setdefault(int(row), []).append(f"{f['expectation']}: {f['why']}")
+                reasons.setdefault(int(row), []).append(f["why"])
     rows = sorted(reasons)
     return labeled.loc[rows].assign(reason=["; ".join(reasons[r]) for r in rows])
 
@@ -117,4 +112,4 @@ def _rejected_lines(rejected: pd.DataFrame, share: float, bound: float) -> list[
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

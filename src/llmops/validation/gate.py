@@ -113,6 +113,8 @@ def _failures(result: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "expectation": cfg["type"],
                 "column": cfg["kwargs"].get("column"),
+                # the data column a message names: a derived flag's own column is ours, not the user's
+                "about": meta["about"] if "about" in meta else cfg["kwargs"].get("column"),
                 "severity": meta.get("severity", "critical"),
                 "quarantine": bool(meta.get("quarantine", False)),
                 "why": meta.get("why", ""),
@@ -140,9 +142,13 @@ def _compact(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def describe(outcome: SuiteOutcome, failure: dict[str, Any]) -> str:
-    col = f", column {failure['column']!r}" if failure["column"] else ""
-    parts = [f"{outcome.source} [{outcome.name}]: {failure['expectation']}{col} failed ({failure['why']})"]
+def describe(outcome: SuiteOutcome, failure: dict[str, Any], columns: dict[str, str] | None = None) -> str:
+    """One line in the user's words: the file, the column under the user's own name (`columns`
+    maps ours, `text`/`label`, to theirs), the rule in plain words and what broke it. The
+    expectation's name stays in the reports (summary.md, the Data Docs)."""
+    column = failure["about"]
+    col = f" column {(columns or {}).get(column, column)!r}:" if column else ""
+    parts = [f"{outcome.source}:{col} {failure['why']}"]
     if failure["unexpected_count"] is not None:
         parts.append(f"{failure['unexpected_count']} rows unexpected")
     elif failure["observed"] is not None:
@@ -186,11 +192,11 @@ def write_results(outcomes: list[SuiteOutcome], out_dir: Path, extra: list[str] 
     (out_dir / "summary.md").write_text(summary_markdown(outcomes, extra))
 
 
-def print_failures(stage: str, outcomes: list[SuiteOutcome]) -> bool:
-    """Print every failure to stderr; True when any is critical."""
+def print_failures(stage: str, outcomes: list[SuiteOutcome], columns: dict[str, str] | None = None) -> bool:
+    """Print every failure to stderr in the user's words (see describe); True when any is critical."""
     import sys
 
     for o in outcomes:
         for f in o.failures:
-            print(f"{stage}: {f['severity']}: {describe(o, f)}", file=sys.stderr)
+            print(f"{stage}: {f['severity']}: {describe(o, f, columns)}", file=sys.stderr)
     return any(o.critical for o in outcomes)

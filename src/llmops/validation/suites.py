@@ -34,8 +34,13 @@ def _lines_over(n: int) -> str:
     return rf"(?:[^\n]*\n){{{int(n)}}}"
 
 
-def _flag(column: str, severity: str, why: str, quarantine: bool = False) -> Expectation:
-    return _e("ExpectColumnValuesToBeInSet", severity, why, quarantine=quarantine, column=column, value_set=[False])
+def _flag(column: str, severity: str, why: str, quarantine: bool = False, about: str | None = None) -> Expectation:
+    """A derived flag column expected False; `about` is the data's own column the rule speaks of,
+    which is what a message names (the flag's name stays in the reports)."""
+    name, kwargs = _e("ExpectColumnValuesToBeInSet", severity, why, quarantine=quarantine, column=column)
+    kwargs["value_set"] = [False]
+    kwargs["meta"]["about"] = about
+    return name, kwargs
 
 
 def _holds_record_lines(text: pd.Series, labels: list[str]) -> pd.Series:
@@ -81,6 +86,7 @@ def raw_labeled(v: Any, labels: list[str] | None, has_split: bool) -> list[Expec
             "is_in_too_small_class",
             CRITICAL,
             f"each class needs at least {v.min_rows_per_class} rows to be split into train/val/test",
+            about="label",
         ),
         _e(
             "ExpectColumnValueLengthsToBeBetween",
@@ -129,6 +135,7 @@ def raw_labeled(v: Any, labels: list[str] | None, has_split: bool) -> list[Expec
             "no line inside a text ends like a record (delimiter, then a label): an unclosed quote that "
             "swallowed the records after it",
             quarantine=True,
+            about="text",
         ),
         _e("ExpectColumnValuesToNotBeNull", WARNING, why="every row has a text", quarantine=True, column="text"),
         _e("ExpectColumnValuesToNotBeNull", WARNING, why="every row has a label", quarantine=True, column="label"),
@@ -162,7 +169,7 @@ def raw_labeled(v: Any, labels: list[str] | None, has_split: bool) -> list[Expec
             _e(
                 "ExpectColumnValuesToBeInSet",
                 CRITICAL,
-                "labels within the configured label set",
+                f"labels within the configured label set (data.labels={list(labels)})",
                 column="label",
                 value_set=list(labels),
             )
@@ -180,6 +187,7 @@ def raw_labeled(v: Any, labels: list[str] | None, has_split: bool) -> list[Expec
                 "is_leaking_held_out_text",
                 CRITICAL,
                 "no val/test text may appear in the train split or the pre-training corpus (leakage)",
+                about="text",
             ),
         ]
     return out
@@ -246,6 +254,7 @@ def processed_split(labels: list[str], held_out: bool) -> list[Expectation]:
                 "is_in_train_or_corpus",
                 CRITICAL,
                 "no val/test text shared with the train split or the pre-training corpus (leakage)",
+                about="text",
             )
         )
     return out
