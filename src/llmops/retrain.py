@@ -4,10 +4,12 @@ workflow only calls it.
 1. `dvc pull` from the remote (nothing there yet is fine on a first run);
 2. recompose params.yaml from conf/ with the given overrides, and stop early, saying so, when DVC
    sees nothing changed;
-3. `dvc repro` (evaluate registers the model and runs the champion gate);
+3. `dvc repro` (evaluate registers the model, where tracking.register and the majority-class floor
+   allow, and runs the champion gate);
 4. `dvc push`;
 5. `dvc metrics diff` against the previous commit, as Markdown, to reports/metrics_diff.md;
-6. exit 2 when the new model is worse than the champion by more than the tolerance.
+6. exit 2 when the new model is below the registry's floor, or worse than the champion by more
+   than the tolerance.
 """
 
 from __future__ import annotations
@@ -49,9 +51,9 @@ def retrain(overrides: list[str], remote: str | None, tolerance: float, base: st
     pulled = _dvc("pull", "--allow-missing", check=False)
     _say("pulled the remote's cache" if pulled.returncode == 0 else "nothing to pull yet (first run?)")
 
+    # tracking.register stays the config's: a ci smoke setup (register: false) never registers
+    # unless the overrides say tracking.register=true
     overrides = overrides or recorded_overrides()
-    if not any(o.lstrip("+").startswith("tracking.register=") for o in overrides):
-        overrides = [*overrides, "tracking.register=true"]  # retraining exists to register and gate
     write_params(overrides)  # picks up any conf/ change: the trigger of most retrains
     status = json.loads(_dvc("status", "--json").stdout or "{}")
     if not status:
@@ -72,6 +74,9 @@ def retrain(overrides: list[str], remote: str | None, tolerance: float, base: st
     print(METRICS_DIFF.read_text())
 
     decision = json.loads(DECISION.read_text())
+    if decision.get("below_floor"):
+        _say(f"refused: not registered ({decision['reason']}); the champion stays")
+        return WORSE
     if not decision.get("registered", True):
         _say(f"model not registered ({decision['reason']})")
         return 0

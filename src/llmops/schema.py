@@ -158,6 +158,7 @@ class Trainer(Group):
 class Tracking(Group):
     register_: Literal["auto"] | bool = Field(alias="register")  # `register` is a BaseModel attribute
     champion_margin: NonNegative
+    min_gain_over_majority: NonNegative
 
 
 class Params(Group):

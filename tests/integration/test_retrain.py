@@ -21,6 +21,7 @@ OVERRIDES = [
     "data.labeled.label_column=sentiment",
     "data.subsample=null",
     "data.corpus.include_default=false",
+    "tracking.register=true",  # the ci setup never registers unless asked
 ]
 
 

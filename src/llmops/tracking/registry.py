@@ -19,6 +19,7 @@ from typing import Any
 SCORE_TAG = "test_f1_macro"
 DECISION_TAG = "gate_decision"
 LABELS_TAG = "llmops.labels"
+WEIGHTS_TAG = "llmops.weights_sha256"
 
 
 def model_name(tracking: Any, task: str | None) -> str:
@@ -41,6 +42,31 @@ def should_register(setting: Any) -> tuple[bool, str]:
             f"an exploratory dvc exp run ({os.environ['DVC_EXP_NAME']}); set tracking.register=true to register it",
         )
     return True, "tracking.register=auto"
+
+
+def below_floor(score: float, majority: float, margin: float) -> str | None:
+    """Why a model may not be registered at all, or None: its test macro-F1 must beat the
+    majority-class baseline's on the same split by `margin` (tracking.min_gain_over_majority). A
+    model that predicts one class for everything is junk whatever the champion is."""
+    if score >= majority + margin:
+        return None
+    return (
+        f"test macro-F1 {score:.4f} does not beat the majority-class baseline {majority:.4f} by "
+        f"tracking.min_gain_over_majority={margin:g}"
+    )
+
+
+def same_weights(client, name: str, weights_sha256: str) -> str | None:
+    """The version of `name` already registered with these exact weights, if any: a forced rerun
+    of evaluate on an unchanged model is not a new version."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:  # no such model yet
+        return None
+    found = [v for v in versions if v.tags.get(WEIGHTS_TAG) == weights_sha256]
+    return str(min(int(v.version) for v in found)) if found else None
 
 
 def current(client, name: str, alias: str):
