@@ -13,7 +13,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install params repro test test-all lint unit integration mlflow-ui mlflow-server serve plots browser clean
+.PHONY: install params repro smoke test test-all lint unit integration mlflow-ui mlflow-server serve plots browser clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ params: install
 repro: params
 	time $(BIN)/dvc repro
 	$(BIN)/dvc metrics show
+
+# The ci pipeline (every stage, tiny) as a temporary DVC experiment: no tracked file changes; its
+# results stay in `dvc exp show` and MLflow (OVERRIDES="finetune.lr=2e-3 ..." on top of experiment=ci)
+smoke: install
+	time $(BIN)/llmops smoke $(OVERRIDES)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -4,6 +4,7 @@ llmops predict "some text" ["more text" ...] [--model models/classifier] [--file
 llmops generate "prompt" [--model models/pretrained] [--max-new-tokens 40]
 llmops serve [--model models:/tweet-sentiment-classifier@champion] [--port 5001]
 llmops retrain [override ...]
+llmops smoke [override ...]
 
 User errors (a missing model or file, a wrong column) print one line and exit 2.
 """
@@ -164,6 +165,42 @@ def _plots(args: argparse.Namespace) -> int:
     return 0
 
 
+def _smoke(args: argparse.Namespace) -> int:
+    """The ci pipeline as a temporary DVC experiment (`dvc exp run --temp`): it runs in a copy
+    under .dvc/tmp/exps/, so no tracked file in the workspace changes, and its results stay in
+    `dvc exp show` and the workspace's MLflow store. Ends with the experiment's headline metrics."""
+    import re
+    import subprocess
+
+    if not Path("dvc.yaml").is_file():
+        raise UserError(f"no dvc.yaml in {Path.cwd()}: run inside the workspace")
+    dvc = str(Path(sys.executable).parent / "dvc")
+    sets = [arg for override in ["experiment=ci", *args.overrides] for arg in ("-S", override)]
+    proc = subprocess.Popen([dvc, "exp", "run", "--temp", *sets], stdout=subprocess.PIPE, text=True)
+    name = None
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+        found = re.match(r"Ran experiment\(s\): (\S+)", line.strip())
+        name = found.group(1) if found else name
+    if proc.wait() != 0 or name is None:
+        raise UserError(f"the smoke experiment failed (dvc exp run exited {proc.returncode}); see above")
+    headline = json.loads(_exp_file(name, "metrics/headline.json"))
+    print(f"smoke: experiment {name}: " + ", ".join(f"{k} {v}" for k, v in headline.items()))
+    print(f"smoke: the workspace is unchanged; `dvc exp show`, `dvc exp diff HEAD {name}`, `make mlflow-ui`")
+    return 0
+
+
+def _exp_file(name: str, path: str) -> str:
+    """A git-tracked file of the experiment's commit (refs/exps/.../<name>)."""
+    import subprocess
+
+    refs = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname)", "refs/exps/"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    ref = next(r for r in refs if r.rsplit("/", 1)[-1] == name)
+    return subprocess.run(["git", "show", f"{ref}:{path}"], capture_output=True, text=True, check=True).stdout
+
+
 def _retrain(args: argparse.Namespace) -> int:
     from llmops.retrain import main as retrain_main
 
@@ -200,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     r.add_argument("--base", default="HEAD", help="git revision for `dvc metrics diff`")
     r.set_defaults(func=_retrain)
+    sm = sub.add_parser("smoke", help="the ci pipeline as a temporary DVC experiment: no tracked file changes")
+    sm.add_argument("overrides", nargs="*", help="more overrides on top of experiment=ci (as -S key=value)")
+    sm.set_defaults(func=_smoke)
     s = sub.add_parser("serve", help="serve a registered model over HTTP on 127.0.0.1 (mlflow models serve)")
     s.add_argument("--model", help="default: models:/<the workspace's model name>@champion")
     s.add_argument("--port", type=int, default=5001)

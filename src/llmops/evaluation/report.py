@@ -85,6 +85,7 @@ def learning_curve_png(rows: list[dict[str, Any]], path: Path, title: str) -> No
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     names = {"pretrained": "pre-trained init", "scratch": "scratch init", "tfidf": "TF-IDF + logreg"}
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -93,6 +94,10 @@ def learning_curve_png(rows: list[dict[str, Any]], path: Path, title: str) -> No
         if points:
             ax.plot(*zip(*points, strict=True), marker="o", label=label)
     ax.set_xscale("log")
+    # label the budgets themselves: log-scale minor labels (200, 300, ...) run into each other
+    budgets = sorted({row["labels"] for row in rows})
+    ax.set_xticks(budgets, [f"{b:,}" for b in budgets])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("labeled training examples")
     ax.set_ylabel("test macro-F1")
     ax.set_title(title)

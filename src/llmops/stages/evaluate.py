@@ -4,7 +4,6 @@ reports/evaluate.md."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 
 from llmops.config import load_stage_params
 from llmops.io import atomic_dir, read_json, write_json, write_text
+from llmops.stages.runner import run_stage
 from llmops.tracking.runs import stage_run
 
 DATA = Path("data/processed")
@@ -44,7 +44,7 @@ def main() -> int:
         mlflow.log_metrics({k: float(v) for k, v in m.items() if isinstance(v, int | float | np.floating)})
         for path in (METRICS, REPORT, PLOTS / "confusion_matrix.png"):
             mlflow.log_artifact(str(path))
-        _register(params, labels, f1=m["f1_macro"], test=test, y_test=y_test)
+        _register(params, labels, m=m, test=test, y_test=y_test)
     scratch = (
         f", from scratch {m['scratch_f1_macro']:.3f}: gain {m['pretrain_gain_f1']:+.3f}"
         if "scratch_f1_macro" in m
@@ -108,70 +108,64 @@ def write_reports(m: dict, labels: list[str], y_test: np.ndarray, pred: np.ndarr
 
 
 def headline(m: dict) -> dict:
-    """The few figures to compare runs by; every other one stays in its stage's metrics file."""
-    pretrain = read_json(Path("metrics/pretrain.json"))
+    """The few figures to compare runs by, `dvc metrics show` within 120 columns: test and
+    validation macro-F1, accuracy, the baselines, the pre-training gain at full data and at the
+    fewest labels. Every other figure stays in its stage's metrics file (the LM's perplexity in
+    metrics/pretrain.json, the whole curve in metrics/learning_curve.json)."""
     finetune = read_json(Path("metrics/finetune.json"))
     out = {
         "f1_macro": m["f1_macro"],
         "accuracy": m["accuracy"],
         "tfidf_f1": m["baseline_tfidf_f1_macro"],
         "val_f1": finetune.get("best_val_f1_macro"),
-        "lm_ppl": pretrain.get("val_perplexity"),
     }
     if "scratch_f1_macro" in m:
         out.update(scratch_f1=m["scratch_f1_macro"], gain_f1=m["pretrain_gain_f1"])
     curve = read_json(CURVE) if CURVE.exists() else {}
     if curve.get("budgets") and f"pretrain_gain_f1@{curve['budgets'][0]}" in curve:
-        fewest = curve["budgets"][0]  # where pre-training should matter most
+        fewest = curve["budgets"][0]  # where pre-training should matter most: the label-efficiency glance
+        out[f"f1@{fewest}"] = curve[f"f1_macro@{fewest}"]
         out[f"gain@{fewest}"] = curve[f"pretrain_gain_f1@{fewest}"]
     return {k: round(v, 4) for k, v in out.items() if v is not None}
 
 
-def _register(params, labels: list[str], f1: float, test: pd.DataFrame, y_test: np.ndarray) -> dict:
+def _register(params, labels: list[str], m: dict, test: pd.DataFrame, y_test: np.ndarray) -> dict:
     """Log the classifier as a pyfunc model, register it under the task's model name, and run the
-    champion gate, re-scoring the champion on this test split. Skipped (and said so) where
-    tracking.register rules it out: the ci smoke setup and exploratory `dvc exp run`s."""
+    champion gate, re-scoring the champion on this test split. Not registered, and said why: where
+    tracking.register rules it out (the ci smoke setup, exploratory `dvc exp run`s), a model below
+    the floor (tracking.min_gain_over_majority over the majority-class baseline), and weights that
+    are already a version of this model."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from llmops.evaluation.metrics import classification_metrics
+    from llmops.io import sha256
     from llmops.tracking import pyfunc, registry
-    from llmops.tracking.runs import run_context
 
-    register, why = registry.should_register(params.tracking.register)
-    if not register:
-        decision = {"registered": False, "reason": why}
-        mlflow.set_tag("llmops.registry.decision", "not registered")
-        write_json(REGISTRY, decision)
-        print(f"evaluate: not registered ({why})")
-        return decision
     name = registry.model_name(params.tracking, params.data.task)
-    info = pyfunc.log_classifier(MODEL, labels, name)
-    label_id = {lab: i for i, lab in enumerate(labels)}
-
-    def rescore(version) -> float:
-        out = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}").predict(test[["text"]])
-        pred = out["label"].map(label_id).fillna(-1).astype(int).to_numpy()
-        return classification_metrics(y_test, pred, len(labels))["f1_macro"]
-
-    context = run_context()
-    lineage = {
-        "llmops.data_sha256": _data_fingerprint(),
-        "llmops.overrides": context["llmops.overrides"],
-        "llmops.git_commit": context["llmops.git_commit"],
-        "llmops.dvc_experiment": context.get("llmops.dvc_experiment", "(none)"),
-        "llmops.run_id": mlflow.active_run().info.run_id,
-    }
     client = MlflowClient(mlflow.get_tracking_uri())
+    weights = sha256(MODEL / "model.safetensors")
+    register, why = registry.should_register(params.tracking.register)
+    floor = registry.below_floor(
+        m["f1_macro"], m["baseline_majority_f1_macro"], margin=float(params.tracking.min_gain_over_majority)
+    )
+    same = registry.same_weights(client, name, weights) if register and not floor else None
+    if not register or floor or same:
+        reason = why if not register else floor or f"the same weights are already {name} v{same}"
+        decision = {"registered": False, "reason": reason, "below_floor": bool(register and floor)}
+        mlflow.set_tags({"llmops.registry.decision": "not registered", "llmops.registry.reason": reason[:500]})
+        write_json(REGISTRY, decision)
+        print(f"evaluate: not registered ({reason})")
+        return decision
+    info = pyfunc.log_classifier(MODEL, labels, name)
     decision = registry.gate(
         client,
         name=name,
         version=info.registered_model_version,
-        score=f1,
+        score=m["f1_macro"],
         margin=float(params.tracking.champion_margin),
         labels=labels,
-        rescore=rescore,
-        lineage=lineage,
+        rescore=_rescorer(name, labels, test=test, y_test=y_test),
+        lineage={**_lineage(), registry.WEIGHTS_TAG: weights},
     )
     mlflow.set_tags(
         {
@@ -188,6 +182,37 @@ def _register(params, labels: list[str], f1: float, test: pd.DataFrame, y_test: 
     return decision
 
 
+def _rescorer(name: str, labels: list[str], test: pd.DataFrame, y_test: np.ndarray):
+    """A registered version's test macro-F1 on this split: how the champion is compared."""
+    import mlflow
+
+    from llmops.evaluation.metrics import classification_metrics
+
+    label_id = {lab: i for i, lab in enumerate(labels)}
+
+    def rescore(version) -> float:
+        out = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}").predict(test[["text"]])
+        pred = out["label"].map(label_id).fillna(-1).astype(int).to_numpy()
+        return classification_metrics(y_test, pred, len(labels))["f1_macro"]
+
+    return rescore
+
+
+def _lineage() -> dict[str, str]:
+    import mlflow
+
+    from llmops.tracking.runs import run_context
+
+    context = run_context()
+    return {
+        "llmops.data_sha256": _data_fingerprint(),
+        "llmops.overrides": context["llmops.overrides"],
+        "llmops.git_commit": context["llmops.git_commit"],
+        "llmops.dvc_experiment": context.get("llmops.dvc_experiment", "(none)"),
+        "llmops.run_id": mlflow.active_run().info.run_id,
+    }
+
+
 def _data_fingerprint() -> str:
     """sha256 over the processed splits and label set: which data a model version was trained on."""
     import hashlib
@@ -199,4 +224,4 @@ def _data_fingerprint() -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)
