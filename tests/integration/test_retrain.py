@@ -140,12 +140,13 @@ def _score_on_test_split(ws, env, version):
 
 
 def test_a_worse_config_is_refused_and_the_champion_stays(repo):
+    """One fine-tuning step: a majority-class model, below the registry's floor: exit 2, no version."""
     _, env, _, _ = repo
     before, registered = champion(env), versions(env)
     proc = retrain(repo, "finetune.max_steps=1", "finetune.val_every_steps=1")
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "refused" in proc.stdout
-    assert champion(env) == before and versions(env) == registered + 1
+    assert "refused: not registered" in proc.stdout and "majority-class baseline" in proc.stdout
+    assert champion(env) == before and versions(env) == registered
 
 
 def test_a_toy_own_data_model_never_blocks_a_default_retrain(repo):

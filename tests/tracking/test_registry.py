@@ -277,3 +277,30 @@ def test_cli_user_errors_are_one_line_with_exit_2(registry, capsys, tmp_path, mo
     with pytest.raises(SystemExit) as version:
         main(["--version"])
     assert version.value.code == 0 and capsys.readouterr().out.startswith("llmops ")
+
+
+def test_the_floor_refuses_a_model_no_better_than_the_majority_class():
+    from llmops.tracking.registry import below_floor
+
+    why = below_floor(0.2001, majority=0.2001, margin=0.05)
+    assert why == (
+        "test macro-F1 0.2001 does not beat the majority-class baseline 0.2001 by tracking.min_gain_over_majority=0.05"
+    )
+    assert below_floor(0.2400, majority=0.2001, margin=0.05) is not None
+    assert below_floor(0.2501, majority=0.2001, margin=0.05) is None
+
+
+def test_the_same_weights_are_found_among_a_models_versions(registry):
+    from mlflow.tracking import MlflowClient
+
+    from llmops.io import sha256
+    from llmops.tracking import registry as reg
+
+    _, uri, model_dir = registry
+    decision = _register(uri, model_dir, score=0.5, name="weights-model")
+    client, weights = MlflowClient(uri), sha256(model_dir / "model.safetensors")
+    assert reg.same_weights(client, "weights-model", weights) is None  # not tagged yet
+    client.set_model_version_tag("weights-model", str(decision["version"]), reg.WEIGHTS_TAG, weights)
+    assert reg.same_weights(client, "weights-model", weights) == str(decision["version"])
+    assert reg.same_weights(client, "weights-model", "0" * 64) is None
+    assert reg.same_weights(client, "no-such-model", weights) is None

@@ -326,7 +326,9 @@ def test_an_unclosed_quote_that_swallows_records_is_reported_and_quarantined(wor
     assert rejected["row"].tolist() == [200] and "over 20 lines" in rejected["reason"].iloc[0]
     summary = (tmp_path / "reports/validation/summary.md").read_text()
     assert "over 20 lines" in summary and "200" in summary
-    assert run_main(ingest.main) == 0 and "549 records over 601 lines; 1 of them span 52 lines" in capsys.readouterr().out
+    assert (
+        run_main(ingest.main) == 0 and "549 records over 601 lines; 1 of them span 52 lines" in capsys.readouterr().out
+    )
 
 
 def test_a_short_unclosed_quote_is_caught_by_the_records_inside_the_text(workspace, capsys, tmp_path):
