@@ -1,5 +1,5 @@
 """A quick validation-only learning curve for choosing pre-training: the learning_curve stage's own
-cell (`training.curve.fit_cell`) for the pre-trained and the scratch init at a few label budgets,
+cell (`label_efficiency.cells.fit_cell`) for the pre-trained and the scratch init at a few label budgets,
 one process, no MLflow, no test scores. Prints each cell's best validation macro-F1 and, last, the
 mean validation gain over the budgets (`val_gain_auc` in the stage's metrics).
 
@@ -23,9 +23,9 @@ from omegaconf import OmegaConf
 from llmops.config import load_params
 from llmops.data.budget import stratified_order
 from llmops.io import read_json
+from llmops.label_efficiency.cells import Budget, Cell, fit_cell
 from llmops.models.hf import load_hf_tokenizer
 from llmops.models.inputs import EncodedTexts, encode_texts
-from llmops.training.curve import Budget, Cell, fit_cell
 
 DATA = Path("data/processed")
 

@@ -22,5 +22,9 @@ for _k, _v in {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     # Arrow's default mimalloc pool keeps freed pages: measured ~50 MB more peak RSS per 400k rows read.
     "ARROW_DEFAULT_MEMORY_POOL": "system",
+    # OpenMP threads that wait by sleeping, not spinning: two 2-thread trainings on 2 cores spun each
+    # other out (11x their solo time, benchmarks/concurrent_training.py); passive, 1.5x. Read when
+    # torch loads its OpenMP runtime, so it is set here, before any stage imports torch.
+    "OMP_WAIT_POLICY": "PASSIVE",
 }.items():
     _os.environ.setdefault(_k, _v)

@@ -243,7 +243,7 @@ def test_a_code_edit_reruns_only_the_stages_that_run_that_code(ci_pipeline, tmp_
     for path, expected in (
         ("src/llmops/training/finetune.py", {"finetune@pretrained", "finetune@scratch"}),
         ("src/llmops/models/lm.py", {"pretrain", "finetune@pretrained", "finetune@scratch", "learning_curve"}),
-        ("src/llmops/training/curve.py", {"learning_curve"}),
+        ("src/llmops/label_efficiency/cells.py", {"learning_curve"}),
         ("src/llmops/evaluation/predict.py", {"evaluate"}),
         # the files hand-listed deps used to miss (tests/test_stage_deps.py keeps them exact)
         ("src/llmops/data/budget.py", {"finetune@pretrained", "finetune@scratch", "learning_curve"}),

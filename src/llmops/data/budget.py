@@ -4,7 +4,7 @@ labels added, not by a fresh draw."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -36,3 +36,14 @@ def budget_rows(labels: Sequence[str], budget: int | None, seed: int) -> np.ndar
             f"the train split's {len(labels)} rows"
         )
     return np.sort(stratified_order(labels, seed)[:budget])
+
+
+def nested_subsets(
+    labels: Sequence[str], seeds: Sequence[int], budgets: Sequence[int]
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(seed, budget, sorted rows) for every seed, then every budget: the subsets the learning
+    curve's cells and its TF-IDF baseline both train on, drawn in one place."""
+    for seed in seeds:
+        order = stratified_order(labels, seed=int(seed))
+        for budget in budgets:
+            yield int(seed), int(budget), np.sort(order[:budget])

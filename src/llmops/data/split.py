@@ -7,6 +7,7 @@ adding rows later leaves existing texts where they were (so retraining does not 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pandas as pd
 
@@ -45,3 +46,14 @@ def stratified_subsample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataF
         return df
     frac = n / len(df)
     return df.groupby("label", group_keys=False, dropna=False).sample(frac=frac, random_state=seed).sort_index()
+
+
+SPLIT_FILES = ("train.parquet", "val.parquet", "test.parquet", "labels.json")
+
+
+def processed_fingerprint(folder: Path) -> str:
+    """One sha256 over preprocess's splits and label set: which data a model, a crash checkpoint or
+    a learning-curve cell was made from (the registry's llmops.data_sha256 tag)."""
+    from llmops.io import sha256
+
+    return hashlib.sha256("".join(sha256(folder / name) for name in SPLIT_FILES).encode()).hexdigest()

@@ -32,9 +32,9 @@ def _ci(m: dict[str, Any], key: str) -> str:
     return f" [95% interval {m[key][0]:+.3f} to {m[key][1]:+.3f}]" if key in m else ""
 
 
-def markdown(m: dict[str, Any], labels: list[str], curve: dict[str, Any] | None = None) -> str:
+def markdown(m: dict[str, Any], labels: list[str], learning_curve: dict[str, Any] | None = None) -> str:
     """The report: the classifier against its baselines on the test split, the label-efficiency
-    curve when there is one, then per-class scores."""
+    learning curve when there is one, then per-class scores."""
     init = m.get("init", "pretrained")
     rows = [(f"fine-tuned classifier (init: {init})", m["accuracy"], m["f1_macro"])]
     if "scratch_f1_macro" in m:
@@ -64,7 +64,7 @@ def markdown(m: dict[str, Any], labels: list[str], curve: dict[str, Any] | None 
         "Intervals: 95% paired bootstrap over the test texts (the test split's own noise; the spread over "
         "training seeds comes on top).",
         "",
-        *(curve_table(curve) if curve else []),
+        *(learning_curve_table(learning_curve) if learning_curve else []),
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
         *[
@@ -109,28 +109,28 @@ def learning_curve_png(rows: list[dict[str, Any]], path: Path, title: str) -> No
     plt.close(fig)
 
 
-def curve_table(curve: dict[str, Any]) -> list[str]:
+def learning_curve_table(lc: dict[str, Any]) -> list[str]:
     """The learning curve as Markdown: one row per label budget (and the full train split)."""
-    points = [str(b) for b in curve["budgets"]] + (["all"] if "n_labels@all" in curve else [])
+    points = [str(b) for b in lc["budgets"]] + (["all"] if "n_labels@all" in lc else [])
 
     def cell(key: str, fmt: str = ".3f") -> str:
-        value = curve.get(key)
-        spread = f" ± {curve[key + '_std']:.3f}" if key + "_std" in curve else ""
+        value = lc.get(key)
+        spread = f" ± {lc[key + '_std']:.3f}" if key + "_std" in lc else ""
         return "—" if value is None else f"{value:{fmt}}{spread}"
 
     def gain(key: str) -> str:
-        if key not in curve:
+        if key not in lc:
             return "—"
-        low, high = curve[key + "_ci95"]
-        return f"{curve[key]:+.3f} [{low:+.3f}, {high:+.3f}]"
+        low, high = lc[key + "_ci95"]
+        return f"{lc[key]:+.3f} [{low:+.3f}, {high:+.3f}]"
 
     return [
-        f"## Label efficiency: test macro-F1 by labeled examples ({len(curve['seeds'])} seeds: mean ± std)",
+        f"## Label efficiency: test macro-F1 by labeled examples ({len(lc['seeds'])} seeds: mean ± std)",
         "",
         "| labels | pre-trained init | scratch init | TF-IDF | pre-training gain [95%] | vs TF-IDF [95%] |",
         "|---|---|---|---|---|---|",
         *[
-            f"| {curve[f'n_labels@{p}']} | {cell(f'f1_macro@{p}')} | {cell(f'scratch_f1_macro@{p}')} "
+            f"| {lc[f'n_labels@{p}']} | {cell(f'f1_macro@{p}')} | {cell(f'scratch_f1_macro@{p}')} "
             f"| {cell(f'tfidf_f1_macro@{p}')} | {gain(f'pretrain_gain_f1@{p}')} | {gain(f'tfidf_margin_f1@{p}')} |"
             for p in points
         ],

@@ -22,7 +22,7 @@ HEADLINE = Path("metrics/headline.json")  # what `dvc metrics show` / `dvc exp s
 PLOTS = Path("reports/evaluate")
 REPORT = Path("reports/evaluate.md")
 REGISTRY = Path("reports/runs/registry.json")
-CURVE = Path("metrics/learning_curve.json")
+LEARNING_CURVE = Path("metrics/learning_curve.json")
 
 
 def main() -> int:
@@ -103,15 +103,15 @@ def write_reports(m: dict, labels: list[str], y_test: np.ndarray, pred: np.ndarr
         confusion_png(cm, labels, path=tmp / "confusion_matrix.png", title=f"test macro-F1 {m['f1_macro']:.3f}")
     write_json(METRICS, m)
     write_json(HEADLINE, headline(m))
-    curve = read_json(CURVE) if CURVE.exists() else None
-    write_text(REPORT, markdown(m, labels, curve=curve))
+    learning_curve = read_json(LEARNING_CURVE) if LEARNING_CURVE.exists() else None
+    write_text(REPORT, markdown(m, labels, learning_curve=learning_curve))
 
 
 def headline(m: dict) -> dict:
     """The few figures to compare runs by, `dvc metrics show` within 120 columns: test and
     validation macro-F1, accuracy, the baselines, the pre-training gain at full data and at the
     fewest labels. Every other figure stays in its stage's metrics file (the LM's perplexity in
-    metrics/pretrain.json, the whole curve in metrics/learning_curve.json)."""
+    metrics/pretrain.json, the whole learning curve in metrics/learning_curve.json)."""
     finetune = read_json(Path("metrics/finetune.json"))
     out = {
         "f1_macro": m["f1_macro"],
@@ -121,11 +121,11 @@ def headline(m: dict) -> dict:
     }
     if "scratch_f1_macro" in m:
         out.update(scratch_f1=m["scratch_f1_macro"], gain_f1=m["pretrain_gain_f1"])
-    curve = read_json(CURVE) if CURVE.exists() else {}
-    if curve.get("budgets") and f"pretrain_gain_f1@{curve['budgets'][0]}" in curve:
-        fewest = curve["budgets"][0]  # where pre-training should matter most: the label-efficiency glance
-        out[f"f1@{fewest}"] = curve[f"f1_macro@{fewest}"]
-        out[f"gain@{fewest}"] = curve[f"pretrain_gain_f1@{fewest}"]
+    learning_curve = read_json(LEARNING_CURVE) if LEARNING_CURVE.exists() else {}
+    if learning_curve.get("budgets") and f"pretrain_gain_f1@{learning_curve['budgets'][0]}" in learning_curve:
+        fewest = learning_curve["budgets"][0]  # where pre-training should matter most: the label-efficiency glance
+        out[f"f1@{fewest}"] = learning_curve[f"f1_macro@{fewest}"]
+        out[f"gain@{fewest}"] = learning_curve[f"pretrain_gain_f1@{fewest}"]
     return {k: round(v, 4) for k, v in out.items() if v is not None}
 
 
@@ -201,26 +201,17 @@ def _rescorer(name: str, labels: list[str], test: pd.DataFrame, y_test: np.ndarr
 def _lineage() -> dict[str, str]:
     import mlflow
 
+    from llmops.data.split import processed_fingerprint
     from llmops.tracking.runs import run_context
 
     context = run_context()
     return {
-        "llmops.data_sha256": _data_fingerprint(),
+        "llmops.data_sha256": processed_fingerprint(DATA),
         "llmops.overrides": context["llmops.overrides"],
         "llmops.git_commit": context["llmops.git_commit"],
         "llmops.dvc_experiment": context.get("llmops.dvc_experiment", "(none)"),
         "llmops.run_id": mlflow.active_run().info.run_id,
     }
-
-
-def _data_fingerprint() -> str:
-    """sha256 over the processed splits and label set: which data a model version was trained on."""
-    import hashlib
-
-    from llmops.io import sha256
-
-    parts = [sha256(DATA / f) for f in ("train.parquet", "val.parquet", "test.parquet", "labels.json")]
-    return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
 if __name__ == "__main__":

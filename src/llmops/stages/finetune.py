@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmops.config import load_stage_params
-from llmops.io import read_json, sha256, write_json
+from llmops.data.split import processed_fingerprint
+from llmops.io import read_json, write_json
 from llmops.stages.runner import StageError, run_stage
 from llmops.tracking.runs import log_training_outputs, run_ref, skip_stage, tracking_uri
 
@@ -92,7 +93,7 @@ def train(params, variant: Variant, init: str) -> int:
     fingerprint = {
         "init": init,
         "source": upstream,
-        "data": {name: sha256(DATA / name) for name in ("train.parquet", "val.parquet", "labels.json")},
+        "data": processed_fingerprint(DATA),
     }
     tags = {"llmops.finetune.init": init, "llmops.finetune.source": str(source)}
     if init == "pretrained":

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from llmops.config import load_stage_params
-from llmops.io import read_json, sha256, write_json, write_text
+from llmops.io import read_json, write_json, write_text
 from llmops.stages.runner import run_stage
 from llmops.tracking.runs import stage_run
 
@@ -57,8 +57,8 @@ class Inputs:
 
 def main() -> int:
     params = load_stage_params("learning_curve")
+    from llmops.label_efficiency.cells import one_process
     from llmops.models.hf import classifier_config_source
-    from llmops.training.curve import one_process
     from llmops.training.trainer import setup_runtime
 
     setup_runtime(one_process(params.trainer), int(params.seed))
@@ -132,8 +132,8 @@ def train_cells(
 ) -> list[TrainedCell]:
     """Every (seed, budget, init) cell, trained in that order; cells finished by an earlier, killed
     run of the same params and inputs are read back, not retrained."""
+    from llmops.label_efficiency.cells import CellStore
     from llmops.training.checkpoints import exclusive
-    from llmops.training.curve import CellStore
 
     with exclusive("learning_curve"):  # one curve run at a time appends to the cell store
         store = CellStore(STORE, fingerprint=_fingerprint(params, source))
@@ -145,60 +145,53 @@ def train_cells(
 def _run_cells(
     params: Any, inputs: Inputs, inits: dict[str, str], budgets: list[tuple[int, int]], source: Path, store: Any
 ) -> list[TrainedCell]:
-    from llmops.data.budget import stratified_order
+    from llmops.data.budget import nested_subsets
+    from llmops.label_efficiency.cells import Budget, Cell, fit_cell
     from llmops.models.inputs import EncodedTexts
-    from llmops.training.curve import Budget, Cell, fit_cell
 
-    lc = params.learning_curve
+    lc, steps_of = params.learning_curve, dict(budgets)
     out = []
-    for seed in lc.seeds:
-        order = stratified_order(inputs.train["label"].tolist(), seed=int(seed))
-        for budget, steps in budgets:
-            rows = np.sort(order[:budget])
-            subset = EncodedTexts([inputs.train_ids[i] for i in rows], inputs.y_train[rows].tolist())
-            plan = Budget(subset, steps=steps, batch_size=int(lc.batch_size), val_every_steps=int(lc.val_every_steps))
-            for model, init in inits.items():
-                cell = Cell(init, budget=budget, seed=int(seed))
-                if cell.name not in store.cells:
-                    result = fit_cell(
-                        cell,
-                        source=source,
-                        labels=inputs.labels,
-                        budget=plan,
-                        val=inputs.val,
-                        test_ids=inputs.test_ids,
-                        pad_id=inputs.pad_id,
-                        params=params,
-                    )
-                    store.add(cell, result)
-                    print(f"learning_curve: {cell.name}: best val macro-F1 {result['best_val_f1_macro']:.4f}")
-                out.append(TrainedCell(model, budget=budget, steps=steps, cell=cell, result=store.cells[cell.name]))
+    for seed, budget, rows in nested_subsets(inputs.train["label"].tolist(), lc.seeds, budgets=list(steps_of)):
+        subset = EncodedTexts([inputs.train_ids[i] for i in rows], inputs.y_train[rows].tolist())
+        steps = steps_of[budget]
+        plan = Budget(subset, steps=steps, batch_size=int(lc.batch_size), val_every_steps=int(lc.val_every_steps))
+        for model, init in inits.items():
+            cell = Cell(init, budget=budget, seed=seed)
+            if cell.name not in store.cells:
+                result = fit_cell(
+                    cell,
+                    source=source,
+                    labels=inputs.labels,
+                    budget=plan,
+                    val=inputs.val,
+                    test_ids=inputs.test_ids,
+                    pad_id=inputs.pad_id,
+                    params=params,
+                )
+                store.add(cell, result)
+                print(f"learning_curve: {cell.name}: best val macro-F1 {result['best_val_f1_macro']:.4f}")
+            out.append(TrainedCell(model, budget=budget, steps=steps, cell=cell, result=store.cells[cell.name]))
     return out
 
 
 def _fingerprint(params: Any, source: Path) -> dict[str, Any]:
     from llmops.config import select
+    from llmops.data.split import processed_fingerprint
 
     upstream = read_json(LM / "mlflow_run.json").get("run_id") if (LM / "mlflow_run.json").exists() else str(source)
-    data = {name: sha256(DATA / name) for name in ("train.parquet", "val.parquet", "test.parquet", "labels.json")}
-    return {"params": select(params, KEYS), "lm": upstream, "data": data}
+    return {"params": select(params, KEYS), "lm": upstream, "data": processed_fingerprint(DATA)}
 
 
 def tfidf_predictions(params: Any, inputs: Inputs, budgets: list[int]) -> dict[Any, list[np.ndarray]]:
     """TF-IDF + logistic regression on each seed's subsets (the rows the cells trained on) and on
     the whole train split: {budget or "all": [test predictions per seed]}."""
-    from llmops.data.budget import stratified_order
+    from llmops.data.budget import nested_subsets
     from llmops.evaluation.baselines import tfidf_logreg
 
     texts, test = inputs.train["text"].tolist(), inputs.test_texts
     out: dict[Any, list[np.ndarray]] = {b: [] for b in budgets}
-    for seed in params.learning_curve.seeds:
-        order = stratified_order(inputs.train["label"].tolist(), seed=int(seed))
-        for budget in budgets:
-            rows = np.sort(order[:budget])
-            out[budget].append(
-                tfidf_logreg([texts[i] for i in rows], inputs.y_train[rows], test_x=test, seed=int(seed))
-            )
+    for seed, budget, rows in nested_subsets(inputs.train["label"].tolist(), params.learning_curve.seeds, budgets):
+        out[budget].append(tfidf_logreg([texts[i] for i in rows], inputs.y_train[rows], test_x=test, seed=seed))
     if params.finetune.get("label_budget") is None:
         out["all"] = [tfidf_logreg(texts, inputs.y_train, test_x=test, seed=int(params.seed))]
     return out
@@ -223,7 +216,7 @@ def full_data_point(params: Any, inputs: Inputs) -> dict[str, list[np.ndarray]]:
 def summarize(
     params: Any, inputs: Inputs, preds: dict[Any, dict[str, list[np.ndarray]]], budgets: list[int]
 ) -> dict[str, Any]:
-    from llmops.evaluation.curve import point_metrics
+    from llmops.label_efficiency.figures import point_metrics
 
     lc = params.learning_curve
     metrics: dict[str, Any] = {"budgets": budgets, "seeds": list(lc.seeds), "n_train": len(inputs.train)}
@@ -266,11 +259,11 @@ def validation_gains(cells: list[TrainedCell]) -> dict[str, float]:
 
 def write_outputs(metrics: dict[str, Any], labels: list[str]) -> None:
     """The metrics file, the plot's CSV (one row per point) and its PNG."""
-    from llmops.evaluation.curve import curve_rows
     from llmops.evaluation.report import learning_curve_png
+    from llmops.label_efficiency.figures import learning_curve_rows
 
     points = [str(b) for b in metrics["budgets"]] + (["all"] if "n_labels@all" in metrics else [])
-    rows = curve_rows(metrics, points)
+    rows = learning_curve_rows(metrics, points)
     write_json(METRICS, metrics)
     write_text(CSV, pd.DataFrame(rows).to_csv(index=False))
     learning_curve_png(rows, path=PNG, title=f"test macro-F1 vs labels ({len(metrics['seeds'])} seeds)")

@@ -1,6 +1,6 @@
 import numpy as np
 
-from llmops.training.curve import Cell, CellStore
+from llmops.label_efficiency.cells import Cell, CellStore
 
 
 def _result(value: float) -> dict:

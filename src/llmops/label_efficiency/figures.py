@@ -35,7 +35,7 @@ def point_metrics(
     return out
 
 
-def curve_rows(metrics: dict[str, Any], points: list[str]) -> list[dict[str, Any]]:
+def learning_curve_rows(metrics: dict[str, Any], points: list[str]) -> list[dict[str, Any]]:
     """One row per point for the DVC plot and the report: labels, and each model's mean macro-F1."""
     rows = []
     for point in points:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from llmops.evaluation.curve import curve_rows, point_metrics
 from llmops.evaluation.metrics import macro_f1, seeds_bootstrap_f1_diff
+from llmops.label_efficiency.figures import learning_curve_rows, point_metrics
 
 
 def _noisy(y: np.ndarray, accuracy: float, seed: int) -> np.ndarray:
@@ -28,7 +28,7 @@ def test_point_metrics_pair_models_by_seed_and_bracket_the_gain():
     assert 0 < low < m["pretrain_gain_f1@100"] < high
     low, high = m["tfidf_margin_f1@100_ci95"]
     assert low < m["tfidf_margin_f1@100"] < high
-    rows = curve_rows({**m, "n_labels@100": 100}, ["100"])
+    rows = learning_curve_rows({**m, "n_labels@100": 100}, ["100"])
     assert rows == [
         {
             "labels": 100,
