@@ -45,7 +45,8 @@ def _env(policy: str | None) -> dict[str, str]:
 
 
 def _timed(cmds: list[list[str]], env: dict[str, str], cwds: list[Path] | None = None) -> list[float]:
-    """Start every command at once; each one's wall time."""
+    """Start every command at once; each one's wall time, or the seconds it printed last (the
+    training loop's own time, without Python's and torch's start-up)."""
     start = time.perf_counter()
     procs = [
         subprocess.Popen(c, env=env, cwd=(cwds or [None] * len(cmds))[i], stdout=subprocess.PIPE, text=True)
@@ -53,11 +54,21 @@ def _timed(cmds: list[list[str]], env: dict[str, str], cwds: list[Path] | None =
     ]
     out = []
     for p in procs:
-        p.communicate()
+        stdout, _ = p.communicate()
         if p.returncode:
             raise SystemExit(f"{p.args} exited {p.returncode}")
-        out.append(time.perf_counter() - start)
+        wall = time.perf_counter() - start
+        printed = stdout.strip().splitlines()[-1:] if stdout else []
+        out.append(float(printed[0]) if printed and _is_number(printed[0]) else wall)
     return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def steps(policy: str | None, rounds: int) -> tuple[float, float]:
