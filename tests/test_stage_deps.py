@@ -50,9 +50,9 @@ def direct_imports(path: Path) -> set[Path]:
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, *([base] if base else [])])
+            if node.level:  # relative: `from . import x` is the package itself, `..` its parent
+                anchor = package.rsplit(".", node.level - 1)[0]
+                base = f"{anchor}.{base}" if base else anchor
             names.add(base)
             names.update(f"{base}.{a.name}" for a in node.names)
         elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "with_name":
@@ -78,12 +78,9 @@ def closure(module: str) -> set[Path]:
 
 
 def _stages() -> dict[str, dict]:
+    """Each stage's body (a foreach stage's `do`)."""
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    out = {}
-    for name, stage in spec.items():
-        body = stage.get("do", stage)
-        out[name] = body
-    return out
+    return {name: stage.get("do", stage) for name, stage in spec.items()}
 
 
 def declared_code(deps: list) -> set[Path]:
@@ -94,7 +91,10 @@ def declared_code(deps: list) -> set[Path]:
         path = ROOT / dep
         if not dep.startswith("src/"):
             continue
-        out.update(p for p in path.rglob("*.py")) if path.is_dir() else out.add(path)
+        if path.is_dir():
+            out.update(path.rglob("*.py"))
+        else:
+            out.add(path)
     return out
 
 
