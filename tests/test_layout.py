@@ -11,6 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "llmops"
 # area -> what it must never import. Stages and the CLI sit on top and may import any area.
 FORBIDDEN = {
     "data": ("torch", "lightning", "llmops.models", "llmops.training", "llmops.evaluation", "llmops.tracking"),
+    "corpus": ("torch", "lightning", "llmops.models", "llmops.training", "llmops.evaluation", "llmops.tracking"),
     "validation": ("torch", "lightning", "llmops.models", "llmops.training", "llmops.evaluation", "llmops.tracking"),
     "models": ("llmops.training", "llmops.evaluation", "llmops.tracking"),
     "evaluation": ("lightning", "llmops.training", "llmops.tracking"),

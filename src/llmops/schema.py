@@ -55,8 +55,39 @@ class Validation(Group):
     max_dropped_share: Fraction
 
 
+class Corpus(Group):
+    paths: list[str] = []
+    dep: str
+    txt_split: Literal["blank_line", "line"] = "blank_line"
+    text_key: Annotated[str, Field(min_length=1)] = "text"
+
+    @model_validator(mode="after")
+    def dep_covers_paths(self) -> Corpus:
+        """DVC reruns ingest when `dep` changes: a corpus path outside it could change unseen."""
+        from pathlib import PurePosixPath
+
+        def fixed(entry: str) -> PurePosixPath:  # the folder a glob searches
+            parts = PurePosixPath(entry).parts
+            return PurePosixPath(*parts[: next((i for i, p in enumerate(parts) if set(p) & set("*?[")), len(parts))])
+
+        dep = PurePosixPath(self.dep)
+        if fixed(self.dep) != dep:
+            raise ValueError(
+                f"data.corpus.dep={self.dep!r} is a glob, which DVC cannot watch; "
+                f"set data.corpus.dep={str(fixed(self.dep))!r}"
+            )
+        for entry in self.paths:
+            if dep != PurePosixPath(".") and dep not in (fixed(entry), *fixed(entry).parents):
+                raise ValueError(
+                    f"data.corpus.dep={self.dep!r} does not hold corpus path {entry!r}, so DVC would not rerun ingest "
+                    "when it changes; set data.corpus.dep to a folder holding every path in data.corpus.paths"
+                )
+        return self
+
+
 class Data(Group):
     allow_outside_paths: bool
+    corpus: Corpus
     subsample: Count | None = None
     corpus_subsample: Count | None = None
     split: Split
@@ -83,6 +114,7 @@ class Model(Group):
 class Tokenizer(Group):
     vocab_size: Count
     min_frequency: Count
+    train_sample_docs: Count
 
 
 class Pretrain(Group):

@@ -55,3 +55,19 @@ def test_pack_sources_records_token_ranges_per_source(tok, tmp_path):
     assert segments[0][1] == 0 and segments[0][2] == segments[1][1] and segments[1][2] == n
     packed = np.memmap(tmp_path / "t.bin", dtype=token_dtype(300), mode="r")
     assert packed[segments[0][2] - 1] == ids["eos"] and len(packed) == n
+
+
+def test_the_tokenizer_sample_is_bounded_seeded_and_whole_when_small(tmp_path):
+    import pandas as pd
+
+    from llmops.data.corpus import iter_texts, sample_texts
+
+    path = tmp_path / "c.parquet"
+    pd.DataFrame({"text": [f"doc {i}" for i in range(1000)], "source": "x"}).to_parquet(path)
+    assert list(sample_texts(path, 5000, seed=0, batch_size=64)) == list(iter_texts(path))
+    first = list(sample_texts(path, 100, seed=0, batch_size=64))
+    assert len(first) == len(set(first)) == 100
+    assert first == list(sample_texts(path, 100, seed=0, batch_size=300))  # batching changes nothing
+    assert first != list(sample_texts(path, 100, seed=1, batch_size=64))
+    order = [int(t.split()[1]) for t in first]
+    assert order == sorted(order)  # file order kept

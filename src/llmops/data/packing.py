@@ -34,7 +34,7 @@ def pack_sources(
                 else:
                     segments.append([source, start, start + len(doc)])
                 start += len(doc)
-            arr = np.fromiter((i for doc in ids for i in doc), dtype=dtype)
+            arr = np.concatenate([np.asarray(doc, dtype=dtype) for doc in ids]) if ids else np.zeros(0, dtype)
             arr.tofile(f)
             batch.clear()
             batch_sources.clear()

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from llmops.data import encoding as enc
 from llmops.data.errors import DataSourceError, clip
-from llmops.io import sha256, sha256_and_lines
+from llmops.io import sha256_and_lines
 
 FORMATS = {
     ".csv": "csv",
@@ -41,10 +41,9 @@ LABELED_SCHEMA = pa.schema(
         ("source", pa.string()),
     ]
 )
-CORPUS_SCHEMA = pa.schema([("text", pa.string()), ("source", pa.string())])
 NUMBER_RE = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
 
-__all__ = ["DataSourceError", "package_file", "iter_table", "write_labeled", "write_corpus"]
+__all__ = ["DataSourceError", "package_file", "iter_table", "write_labeled", "write_hf_labeled"]
 
 
 def package_file(package: str, relative: str) -> Path:
@@ -298,19 +297,6 @@ def write_labeled(path: Path, lab: Any, out: Path) -> dict[str, Any]:
     }
 
 
-def _corpus_chunks(path: Path) -> Iterator[pd.DataFrame]:
-    if path.suffix.lower() == ".txt":
-        encoding, _ = enc.resolve(path, "auto")
-        enc.check_not_binary(path, encoding)
-        yield pd.DataFrame({"text": [path.read_text(encoding=encoding)]})
-        return
-    for chunk in iter_table(path):
-        if "text" not in chunk.columns:
-            cols = [c for c in chunk.columns if c != "row"]
-            raise DataSourceError(f"{path}: corpus column 'text' not found; columns are {cols}")
-        yield chunk[["text"]].dropna()
-
-
 def inside_workspace(path: Path, key: str, allow_outside: bool = False) -> Path:
     """`path` if it resolves (symlinks followed) inside the workspace; else a DataSourceError, unless
     data.allow_outside_paths: a typo such as `../../etc/passwd` must not be read, copied into
@@ -322,43 +308,6 @@ def inside_workspace(path: Path, key: str, allow_outside: bool = False) -> Path:
             "repository (dvc add it there), or set data.allow_outside_paths=true"
         )
     return path
-
-
-def corpus_files(paths: list[str], root: Path, allow_outside: bool = False) -> list[Path]:
-    """User corpus sources: files, or folders of .txt files."""
-    out: list[Path] = []
-    for p in (inside_workspace(root / s, "data.corpus.paths", allow_outside) for s in paths):
-        if p.is_dir():
-            out += sorted(p.rglob("*.txt"))
-        elif not p.exists():
-            raise DataSourceError(f"{p}: corpus path not found (data.corpus.paths)")
-        else:
-            out.append(p)
-    return out
-
-
-def default_corpus_texts(path: Path) -> list[str]:
-    """The embedded Wikipedia lead summaries ({title: {"extract": ...}})."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    items = data.values() if isinstance(data, dict) else data
-    return [v if isinstance(v, str) else (v.get("extract") or v.get("summary") or v.get("text") or "") for v in items]
-
-
-def write_corpus(sources: list[tuple[Path, bool]], out: Path) -> list[dict[str, Any]]:
-    """Stream corpus documents into `out`; sources are (path, is_default_wikipedia)."""
-    info = []
-    with pq.ParquetWriter(out, CORPUS_SCHEMA) as writer:
-        for path, is_default in sources:
-            chunks = [pd.DataFrame({"text": default_corpus_texts(path)})] if is_default else _corpus_chunks(path)
-            n = 0
-            for chunk in chunks:
-                frame = pd.DataFrame(
-                    {"text": chunk["text"].astype(str), "source": "wikipedia" if is_default else path.name}
-                )
-                writer.write_table(pa.Table.from_pandas(frame, schema=CORPUS_SCHEMA, preserve_index=False))
-                n += len(frame)
-            info.append({"role": "corpus", "file": path.name, "sha256": sha256(path), "rows": n})
-    return info
 
 
 def write_hf_labeled(hf: Any, out: Path) -> dict[str, Any]:

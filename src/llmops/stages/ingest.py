@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from llmops.config import load_stage_params
+from llmops.corpus import sources as corpus_sources
 from llmops.data import sources
 from llmops.data.split import stratified_subsample
 from llmops.io import atomic_dir, write_json
@@ -44,7 +45,7 @@ def main() -> int:
         keys=["data", "seed"],
         metrics={"labeled_rows": labeled, "corpus_rows": n_corpus},
         artifacts=(OUT / "manifest.json",),
-        tags={f"llmops.data.{s['file']}.sha256": s["sha256"] for s in manifest["sources"]},
+        tags=_source_tags(manifest["sources"]),
     )
     if data.source == "files":
         _warn_if_git_would_commit(Path(data.labeled.path))
@@ -53,6 +54,19 @@ def main() -> int:
         enc = f", read as {labeled_info['encoding']} ({labeled_info['encoding_source']})"
     print(f"ingest: {labeled} labeled rows from {_records(labeled_info)}{enc}, {n_corpus} corpus documents -> {OUT}/")
     return 0
+
+
+def _source_tags(records: list[dict]) -> dict[str, str]:
+    """One sha256 tag per source, up to 20; past that (a corpus of many shards) the corpus's tag is
+    the digest of its shards' digests, so the run stays readable in the MLflow UI."""
+    if len(records) <= 20:
+        return {f"llmops.data.{s['file']}.sha256": s["sha256"] for s in records}
+    import hashlib
+
+    shards = [s for s in records if s["role"] == "corpus"]
+    digest = hashlib.sha256("".join(f"{s['file']}:{s['sha256']}\n" for s in shards).encode()).hexdigest()
+    tags = {f"llmops.data.{s['file']}.sha256": s["sha256"] for s in records if s["role"] != "corpus"}
+    return tags | {"llmops.data.corpus.sha256": digest, "llmops.data.corpus.shards": str(len(shards))}
 
 
 def _records(info: dict) -> str:
@@ -94,14 +108,16 @@ def _read_sources(data, tmp: Path) -> tuple[dict, list[dict]]:
             else sources.inside_workspace(Path(data.labeled.path), "data.labeled.path", data.allow_outside_paths)
         )
         labeled_info = sources.write_labeled(path, data.labeled, tmp / "labeled.parquet")
-    corpus = (
-        [(sources.package_file(data.corpus.package, data.corpus.file), True)]
+    default = (
+        sources.package_file(data.corpus.package, data.corpus.file)
         if data.corpus.get("include_default", True)
-        else []
+        else None
     )
-    extra = sources.corpus_files(list(data.corpus.get("paths") or []), Path("."), data.allow_outside_paths)
-    corpus += [(p, False) for p in extra]
-    return labeled_info, sources.write_corpus(corpus, tmp / "corpus.parquet")
+    paths = list(data.corpus.get("paths") or [])
+    for p in paths:  # a glob's folder stands for its matches here
+        sources.inside_workspace(corpus_sources.static_part(p), "data.corpus.paths", data.allow_outside_paths)
+    shards = corpus_sources.resolve(paths, Path("."))
+    return labeled_info, corpus_sources.write_corpus(default, shards, out=tmp / "corpus.parquet", options=data.corpus)
 
 
 def _subsample(path: Path, n: int | None, sample) -> int:
