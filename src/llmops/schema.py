@@ -85,9 +85,31 @@ class Corpus(Group):
         return self
 
 
+class Minhash(Group):
+    n_grams: Count
+    num_buckets: Count
+    hashes_per_bucket: Count
+
+
+class CorpusPrep(Group):
+    min_chars: NonNegativeInt
+    max_chars: Count
+    repetition_min_words: Count | None = None
+    decontaminate_ngram: Count
+    minhash: Minhash
+
+
+class Executor(Group):
+    kind: Literal["local"]
+    tasks: Count
+    workers: Count | Literal["auto"]
+
+
 class Data(Group):
     allow_outside_paths: bool
     corpus: Corpus
+    corpus_prep: CorpusPrep
+    executor: Executor
     subsample: Count | None = None
     corpus_subsample: Count | None = None
     split: Split

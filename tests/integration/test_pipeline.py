@@ -29,6 +29,7 @@ STAGES = [  # DVC's names; the MLflow runs and reports/runs/ of finetune@scratch
     "ingest",
     "validate",
     "preprocess",
+    "prepare_corpus",
     "train_tokenizer",
     "pack",
     "pretrain",
@@ -88,6 +89,8 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
         "data/processed/val.parquet",
         "data/processed/test.parquet",
         "reports/validation_processed/summary.md",
+        "data/corpus/train/00000.parquet",
+        "data/corpus/stats.json",
         "models/tokenizer/tokenizer.json",
         "data/packed/train.bin",
         "data/packed/val.bin",
@@ -107,9 +110,7 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
     assert manifest["labeled_rows"] == 1499 and len(manifest["sources"][0]["sha256"]) == 64
 
     # no leakage: val/test texts are never in the pre-training corpus
-    corpus = set(
-        pd.concat([pd.read_parquet(ws / f"data/processed/corpus_{s}.parquet") for s in ("train", "val")])["text"]
-    )
+    corpus = set(pd.concat([pd.read_parquet(ws / f"data/corpus/{s}") for s in ("train", "val")])["text"])
     for split in ("val", "test"):
         assert not corpus & set(pd.read_parquet(ws / f"data/processed/{split}.parquet")["text"])
 

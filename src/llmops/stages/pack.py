@@ -1,5 +1,6 @@
-"""pack: tokenise the pre-training corpus and pack it, EOS between documents, into flat
-memory-mapped token arrays data/packed/{train,val}.bin with meta.json."""
+"""pack: tokenise the pre-training corpus (data/corpus/{train,val}/ shards, in name order) and pack
+it, EOS between documents, into flat memory-mapped token arrays data/packed/{train,val}.bin with
+meta.json."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from llmops.io import atomic_dir, read_json, sha256, write_json
 from llmops.stages.runner import run_stage
 from llmops.tracking.runs import log_stage_run
 
-IN = Path("data/processed")
+IN = Path("data/corpus")
 TOKENIZER = Path("models/tokenizer")
 OUT = Path("data/packed")
 
@@ -33,7 +34,7 @@ def main() -> int:
     with atomic_dir(OUT) as tmp:
         for split in ("train", "val"):
             meta[f"{split}_tokens"], meta[f"{split}_segments"] = pack_sources(
-                iter_texts_with_source(IN / f"corpus_{split}.parquet"),
+                iter_texts_with_source(IN / split),
                 tok,
                 eos_id=ids["eos"],
                 out=tmp / f"{split}.bin",

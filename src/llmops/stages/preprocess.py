@@ -1,27 +1,26 @@
-"""preprocess: clean, dedup (exact and near), drop conflicting labels, length-filter, split, then
-gate the processed splits (leakage, label set, empties) -> data/processed/ and
-reports/validation_processed/.
+"""preprocess: the labeled texts: clean, dedup (exact and near), drop conflicting labels,
+length-filter, split, then gate the processed splits (leakage, label set, empties) ->
+data/processed/ and reports/validation_processed/.
 
-The pre-training corpus is the unlabeled corpus plus the labeled *train* texts only; no val/test
-text ever enters it. Both inputs are streamed a batch at a time and repeated raw texts are dropped
-before cleaning, so memory follows the number of distinct texts, not the size of the files."""
+The labeled file is read a batch at a time and repeated raw rows are dropped before cleaning, so
+memory follows the number of distinct rows; the splits themselves are pandas frames (the size
+limit: docs/data.md). The unlabeled corpus is the prepare_corpus stage's (datatrove)."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llmops.config import load_stage_params
 from llmops.data.cleaning import cleaner
 from llmops.data.dedup import SeenHashes, dedup_labeled, text_fingerprints
 from llmops.data.neardup import near_duplicates
-from llmops.data.split import holdout_mask, stratified_split
+from llmops.data.split import stratified_split
 from llmops.io import atomic_dir, remove_outputs, write_json
 from llmops.stages.runner import StageError, run_stage
 from llmops.tracking.runs import log_stage_run
@@ -30,7 +29,6 @@ IN = Path("data/validated")
 OUT = Path("data/processed")
 REPORT = Path("reports/validation_processed")
 BATCH = 20_000
-CORPUS_SCHEMA = pa.schema([("text", pa.string()), ("source", pa.string())])
 
 
 def main() -> int:
@@ -51,16 +49,7 @@ def main() -> int:
         raise StageError(str(e)) from None
 
     with atomic_dir(OUT) as tmp:  # a failed gate leaves no data/processed behind
-        corpus_hashes = _write_corpus(
-            IN / "corpus.parquet",
-            splits,
-            clean=cleaner(pp),
-            val_fraction=pp.corpus_val_fraction,
-            seed=seed,
-            out=tmp,
-            stats=stats,
-        )
-        if not _gate(splits, corpus_hashes, labels):
+        if not _gate(splits, labels):
             raise StageError(
                 f"the processed splits failed the gate. Report: {REPORT}/summary.md",
                 params=params,
@@ -155,55 +144,16 @@ def _split(labeled: pd.DataFrame, data, seed: int) -> dict[str, pd.DataFrame]:
     return stratified_split(labeled[["text", "label"]], data.split.val, test=data.split.test, seed=seed)
 
 
-def _corpus_batches(path: Path, splits: dict[str, pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH, columns=["text", "source"]):
-        yield batch.to_pandas().dropna(subset=["text"])
-    yield splits["train"][["text"]].assign(source="labeled_train")
-
-
-def _write_corpus(path: Path, splits, clean, val_fraction: float, seed: int, out: Path, stats) -> np.ndarray:
-    """Stream the pre-training corpus into corpus_{train,val}.parquet; returns its text hashes."""
-    held_out = set(text_fingerprints(pd.concat([splits["val"]["text"], splits["test"]["text"]])).tolist())
-    raw_seen, clean_seen = SeenHashes(), SeenHashes()
-    counts = dict(
-        corpus_repeated_raw=0, corpus_duplicates=0, corpus_dropped_leaking=0, corpus_train_docs=0, corpus_val_docs=0
-    )
-    writers = {k: pq.ParquetWriter(out / f"corpus_{k}.parquet", CORPUS_SCHEMA) for k in ("train", "val")}
-    try:
-        for df in _corpus_batches(path, splits):
-            fresh = raw_seen.first_seen(text_fingerprints(df["text"]))
-            counts["corpus_repeated_raw"] += int((~fresh).sum())
-            df = df[fresh].assign(text=lambda d: d["text"].map(clean))
-            df = df[df["text"].str.len() > 0]
-            keys = text_fingerprints(df["text"])
-            leaking = np.fromiter((k in held_out for k in keys.tolist()), dtype=bool, count=len(keys))
-            counts["corpus_dropped_leaking"] += int(leaking.sum())  # a val/test text is never pre-trained on
-            df, keys = df[~leaking], keys[~leaking]
-            first = clean_seen.first_seen(keys)
-            counts["corpus_duplicates"] += int((~first).sum())
-            df = df[first]
-            if df.empty:  # a batch of repeats only
-                continue
-            is_val = holdout_mask(df["text"], val_fraction, seed)
-            for name, part in (("train", df[~is_val]), ("val", df[is_val])):
-                writers[name].write_table(pa.Table.from_pandas(part, schema=CORPUS_SCHEMA, preserve_index=False))
-                counts[f"corpus_{name}_docs"] += len(part)
-    finally:
-        for w in writers.values():
-            w.close()
-    stats.update(counts)
-    return clean_seen.array()
-
-
-def _gate(splits: dict[str, pd.DataFrame], corpus_hashes: np.ndarray, labels: list[str]) -> bool:
-    """GX suites on the processed splits; False (and the report) when a critical one fails."""
+def _gate(splits: dict[str, pd.DataFrame], labels: list[str]) -> bool:
+    """GX suites on the processed splits; False (and the report) when a critical one fails. The
+    pre-training corpus needs no check here: prepare_corpus drops every copy of a val/test text."""
     from llmops.validation import gate, suites
 
-    forbidden = np.union1d(text_fingerprints(splits["train"]["text"]), corpus_hashes)
+    forbidden = text_fingerprints(splits["train"]["text"])
     tables = {}
     for name, df in splits.items():
         held_out = name != "train"
-        frame = df.assign(is_in_train_or_corpus=np.isin(text_fingerprints(df["text"]), forbidden)) if held_out else df
+        frame = df.assign(is_in_train=np.isin(text_fingerprints(df["text"]), forbidden)) if held_out else df
         tables[f"processed_{name}"] = (
             frame,
             f"data/processed/{name}.parquet",

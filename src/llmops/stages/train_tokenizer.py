@@ -14,7 +14,7 @@ from llmops.io import atomic_dir
 from llmops.stages.runner import run_stage
 from llmops.tracking.runs import log_stage_run
 
-IN = Path("data/processed/corpus_train.parquet")
+IN = Path("data/corpus/train")
 OUT = Path("models/tokenizer")
 
 

@@ -1,0 +1,274 @@
+"""The corpus pipeline's own steps, each small, in datatrove's shape: a reader, our cleaning, filters
+that write what they drop and why (datatrove's exclusion writers), and a writer.
+
+Readers shard by rank: the raw corpus and the labeled train texts are Parquet row groups, dealt
+out round-robin to `world_size` tasks, so the same `tasks` always gives the same shards whatever
+the number of workers running them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.dedup import MinhashDedupSignature
+from datatrove.pipeline.filters import GopherRepetitionFilter
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+CORPUS_SCHEMA = pa.schema([("text", pa.string()), ("source", pa.string())])
+WORDS_ONLY_RE = re.compile(r"\w+(?:['’]\w+)*")
+
+
+class RowGroupReader(PipelineStep):
+    """Documents from Parquet files: (path, source) pairs, where source=None means the file's own
+    `source` column. Row group k of all files (in order) goes to task k % world_size."""
+
+    name = "row groups"
+    type = "📖 - READER"
+
+    def __init__(self, files: list[tuple[str, str | None]]):
+        super().__init__()
+        self.files = files
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        unit = 0
+        for path, source in self.files:
+            pf = pq.ParquetFile(path)
+            for group in range(pf.num_row_groups):
+                if unit % world_size == rank:
+                    yield from self._documents(pf, group, path=path, source=source)
+                unit += 1
+
+    def _documents(self, pf: pq.ParquetFile, group: int, path: str, source: str | None) -> Iterator[Document]:
+        columns = ["text"] if source else ["text", "source"]
+        table = pf.read_row_group(group, columns=columns)
+        texts = table.column("text").to_pylist()
+        sources = [source] * len(texts) if source else table.column("source").to_pylist()
+        for i, (text, src) in enumerate(zip(texts, sources, strict=True)):
+            if text is None:
+                continue
+            self.stat_update("documents")
+            yield Document(text=text, id=f"{Path(path).name}/{group}/{i}", metadata={"source": src})
+
+
+class RankShardReader(PipelineStep):
+    """The shard an earlier pass wrote for this very rank (`{rank:05d}.parquet`), or nothing: MinHash
+    and exact dedup address documents by (rank, position), so a rank must read back its own file."""
+
+    name = "rank shard"
+    type = "📖 - READER"
+
+    def __init__(self, folder: str):
+        super().__init__()
+        self.folder = folder
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        path = Path(self.folder) / f"{rank:05d}.parquet"
+        if not path.exists():
+            return
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096, columns=["text", "id", "source"]):
+            for text, doc_id, source in zip(
+                *(batch.column(c).to_pylist() for c in ("text", "id", "source")), strict=True
+            ):
+                yield Document(text=text, id=doc_id, metadata={"source": source})
+
+
+class RankShardWriter(PipelineStep):
+    """Writes the documents it passes on to `{rank:05d}.parquet` (text, id, source), for a later pass."""
+
+    name = "rank shard"
+    type = "💽 - WRITER"
+    SCHEMA = pa.schema([("text", pa.string()), ("id", pa.string()), ("source", pa.string())])
+
+    def __init__(self, folder: str, batch: int = 4096):
+        super().__init__()
+        self.folder, self.batch = folder, batch
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        Path(self.folder).mkdir(parents=True, exist_ok=True)
+        rows: list[Document] = []
+        with pq.ParquetWriter(Path(self.folder) / f"{rank:05d}.parquet", self.SCHEMA) as writer:
+            for doc in data:
+                rows.append(doc)
+                if len(rows) >= self.batch:
+                    writer.write_table(self._table(rows))
+                    rows = []
+                yield doc
+            if rows:
+                writer.write_table(self._table(rows))
+
+    def _table(self, docs: list[Document]) -> pa.Table:
+        return pa.table(
+            {
+                "text": [d.text for d in docs],
+                "id": [d.id for d in docs],
+                "source": [d.metadata["source"] for d in docs],
+            },
+            schema=self.SCHEMA,
+        )
+
+
+class Clean(BaseFilter):
+    """Our cleaning (ftfy, URL and mention normalisation: data.preprocess), the same function the
+    labeled texts and predictions go through; a document cleaned to nothing is dropped."""
+
+    name = "clean"
+
+    def __init__(self, clean: Callable[[str], str], exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.clean = clean
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        doc.text = self.clean(doc.text)
+        return True if doc.text else (False, "empty_after_cleaning")
+
+
+class Length(BaseFilter):
+    """Drop documents outside [min_chars, max_chars] (characters after cleaning)."""
+
+    name = "length"
+
+    def __init__(self, min_chars: int, max_chars: int, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.min_chars, self.max_chars = min_chars, max_chars
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if len(doc.text) < self.min_chars:
+            return False, "too_short"
+        if len(doc.text) > self.max_chars:
+            return False, "too_long"
+        return True
+
+
+class Decontaminate(BaseFilter):
+    """Drop documents that hold a validation or test text: exactly, or sharing any run of `ngram`
+    words with one (lower-cased, punctuation apart). Pre-training on a held-out text would make
+    its evaluation a memory test. Train texts stay allowed (self-pre-training). The held-out texts
+    are read from their Parquet files in the task itself, so the step stays small to ship."""
+
+    name = "decontaminate"
+
+    def __init__(self, held_out: list[str], ngram: int, exclusion_writer=None):
+        super().__init__(exclusion_writer)
+        self.held_out, self.ngram = held_out, ngram
+        self._texts: set[str] | None = None
+        self._grams: set[str] = set()
+
+    def _load(self) -> None:
+        texts = [t for path in self.held_out for t in pq.read_table(path, columns=["text"]).column(0).to_pylist() if t]
+        self._texts = {_norm(t) for t in texts}
+        self._grams = {g for t in texts for g in self._ngrams(t)}
+
+    def _ngrams(self, text: str) -> set[str]:
+        # strings, not hash(): str hashes are salted per process, and workers are other processes
+        words = _words(text)
+        return {" ".join(words[i : i + self.ngram]) for i in range(len(words) - self.ngram + 1)}
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if self._texts is None:
+            self._load()
+        if _norm(doc.text) in self._texts:
+            return False, "held_out_text"
+        if self._grams and not self._grams.isdisjoint(self._ngrams(doc.text)):
+            return False, f"held_out_{self.ngram}gram"
+        return True
+
+
+def _words(text: str) -> list[str]:
+    """Lower-cased words, punctuation dropped: "@user" and "<url>" are one word each, so a run of
+    mentions is not a run of eight tokens that every mention-heavy tweet shares."""
+    return WORDS_ONLY_RE.findall(text.lower())
+
+
+def _norm(text: str) -> str:
+    return " ".join(_words(text))
+
+
+class SplitWriter(PipelineStep):
+    """The end of the pipeline: each document to `train/` or `val/` (`{rank:05d}.parquet`, columns
+    text and source) by a seeded hash of its text, so the split does not depend on sharding."""
+
+    name = "train/val shards"
+    type = "💽 - WRITER"
+
+    def __init__(self, folder: str, is_val: Callable[[list[str]], Any], batch: int = 4096):
+        super().__init__()
+        self.folder, self.is_val, self.batch = folder, is_val, batch
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        writers = {}
+        for split in ("train", "val"):
+            (Path(self.folder) / split).mkdir(parents=True, exist_ok=True)
+            writers[split] = pq.ParquetWriter(Path(self.folder) / split / f"{rank:05d}.parquet", CORPUS_SCHEMA)
+        try:
+            rows: list[Document] = []
+            for doc in data:
+                rows.append(doc)
+                if len(rows) >= self.batch:
+                    self._flush(rows, writers)
+                    rows = []
+            if rows:
+                self._flush(rows, writers)
+        finally:
+            for w in writers.values():
+                w.close()
+        return
+        yield  # a generator, as every step is
+
+    def _flush(self, docs: list[Document], writers: dict) -> None:
+        val = list(self.is_val([d.text for d in docs]))
+        for split, keep in (("train", False), ("val", True)):
+            part = [d for d, v in zip(docs, val, strict=True) if bool(v) == keep]
+            self.stat_update(f"{split}_documents", value=len(part))
+            table = pa.table(
+                {"text": [d.text for d in part], "source": [d.metadata["source"] for d in part]}, schema=CORPUS_SCHEMA
+            )
+            writers[split].write_table(table)
+
+
+class Repetition(GopherRepetitionFilter):
+    """Gopher's repetition rules (datatrove's filter), on documents of at least `min_words` words.
+    The rules were made for web pages: on a 12-word tweet any repeated word pair is 20% of its
+    characters, so the top-n-gram rules would drop half of the short texts for being short."""
+
+    name = "repetition"
+
+    def __init__(self, min_words: int, exclusion_writer=None):
+        from llmops.corpus.words import RegexWords
+
+        super().__init__(exclusion_writer=exclusion_writer, language=RegexWords())
+        self.min_words = min_words
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if len(_words(doc.text)) < self.min_words:
+            return True
+        return super().filter(doc)
+
+
+class CharMinhashSignature(MinhashDedupSignature):
+    """datatrove's MinHash signatures over character n-grams of the normalised text (a text shorter
+    than n is one shingle), each distinct n-gram hashed once with xxhash over its UTF-8 bytes.
+    Characters, because a tweet has too few word 5-grams to compare; our own shingles, because
+    datatrove's pass str to xxhash, which takes bytes only, and its sha1 fallback is 8x slower."""
+
+    def __init__(self, output_folder: str, config: Any):
+        from llmops.corpus.words import RegexWords
+
+        super().__init__(output_folder=output_folder, config=config, language=RegexWords())  # no spaCy to load
+
+    def get_shingles(self, text: str) -> np.ndarray:
+        import xxhash
+        from datatrove.utils.text import simplify_text
+
+        t = simplify_text(text, self.config.norm_config)
+        n = self.config.n_grams
+        grams = {t[i : i + n] for i in range(max(1, len(t) - n + 1))} if t else set()
+        return np.fromiter(
+            (xxhash.xxh64_intdigest(g.encode()) for g in sorted(grams)), dtype=np.uint64, count=len(grams)
+        ).reshape((-1, 1))

@@ -1,0 +1,148 @@
+"""prepare_corpus: the pre-training corpus, on datatrove: the validated unlabeled corpus plus the
+labeled *train* texts -> clean -> length and repetition filters -> decontaminate against val/test
+-> exact and MinHash near-dedup -> data/corpus/{train,val}/ (Parquet shards, one per task) and
+data/corpus/excluded/<step>/ (every dropped document, with its reason), stats.json.
+
+`data.executor.tasks` shards the work (a DVC param: it fixes the output files); `workers` is how
+many run at once (runtime only: no output byte changes). datatrove's logs and completion markers
+live in checkpoints/prepare_corpus/<key>/, where the key hashes the params, the inputs and this
+code: a killed run resumes from its completed tasks, a changed one starts clean."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from llmops.config import load_stage_params
+from llmops.corpus import pipeline
+from llmops.data.cleaning import cleaner
+from llmops.data.split import holdout_mask
+from llmops.io import atomic_dir, sha256, write_json
+from llmops.stages.runner import run_stage
+from llmops.tracking.runs import log_stage_run
+
+VALIDATED = Path("data/validated")
+PROCESSED = Path("data/processed")
+OUT = Path("data/corpus")
+WORK = Path("checkpoints/prepare_corpus")
+KEYS = ["seed", "data.preprocess", "data.corpus_prep", "data.executor.tasks"]
+
+
+def main() -> int:
+    params = load_stage_params("prepare_corpus")
+    job = build(params)
+    stats = fit(job)
+    save(job, stats)
+    log_stage_run("prepare_corpus", params, keys=KEYS, metrics=stats, artifacts=(OUT / "stats.json",))
+    print(
+        f"prepare_corpus: {stats['documents_in']:,} documents in, {stats['train_documents']:,} train / "
+        f"{stats['val_documents']:,} val out; excluded {_excluded_line(stats)} -> {OUT}/"
+    )
+    return 0
+
+
+def build(params) -> pipeline.Job:
+    pp, executor = params.data.preprocess, params.data.executor
+    inputs = [(str(VALIDATED / "corpus.parquet"), None), (str(PROCESSED / "train.parquet"), "labeled_train")]
+    held_out = [str(PROCESSED / "val.parquet"), str(PROCESSED / "test.parquet")]
+    prep = _plain(params.data.corpus_prep)
+    settings = {"prep": prep, "preprocess": _plain(pp), "tasks": int(executor.tasks), "seed": int(params.seed)}
+    return pipeline.Job(
+        inputs=inputs,
+        held_out=held_out,
+        work=WORK / _key(settings, [p for p, _ in inputs] + held_out),
+        prep=prep,
+        clean=cleaner(pp),
+        is_val=_HoldOut(float(pp.corpus_val_fraction), int(params.seed)),
+        tasks=int(executor.tasks),
+        workers=usable_workers(executor.get("workers", "auto")),
+    )
+
+
+def fit(job: pipeline.Job) -> dict[str, int]:
+    return summarize(pipeline.run(job))
+
+
+def save(job: pipeline.Job, stats: dict[str, int]) -> None:
+    """Move the finished shards into data/corpus/ at once, then drop the work folder."""
+    with atomic_dir(OUT) as tmp:
+        for part in (job.work / "out").iterdir():
+            shutil.move(str(part), tmp / part.name)
+        write_json(tmp / "stats.json", stats)
+        shutil.copy2(PROCESSED / "manifest.json", tmp / "manifest.json")  # data lineage travels with the data
+    shutil.rmtree(job.work, ignore_errors=True)
+
+
+class _HoldOut:
+    """The LM's validation documents: a seeded hash of each text (data.split.holdout_mask)."""
+
+    def __init__(self, fraction: float, seed: int):
+        self.fraction, self.seed = fraction, seed
+
+    def __call__(self, texts: list[str]) -> list[bool]:
+        return holdout_mask(pd.Series(texts, dtype=object), self.fraction, self.seed).tolist()
+
+
+def usable_workers(setting) -> int:
+    """`auto`: the cores this process may run on (its affinity, which a container or `taskset` can
+    narrow), not os.cpu_count(), which counts the whole machine."""
+    if str(setting) == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, int(setting))
+
+
+def summarize(raw: dict[str, int]) -> dict[str, int]:
+    """datatrove's per-step counters as our stats: in, dropped per step and reason, out."""
+
+    def get(run: str, step: str, key: str) -> int:
+        return sum(v for k, v in raw.items() if k.startswith(f"{run}/") and step in k and k.endswith(f"/{key}"))
+
+    stats = {"documents_in": get("filter", "READER", "documents")}
+    for step in ("clean", "length", "repetition", "decontaminate"):
+        stats[f"excluded_{step}"] = get("filter", f"FILTER: {step}", "dropped")
+        for k, v in raw.items():
+            if f"FILTER: {step}/dropped_" in k:
+                stats[f"excluded_{step}_{k.rsplit('/dropped_', 1)[1]}"] = v
+    stats["excluded_exact_duplicate"] = get("exact_drop", "exact-deduplication stage 3", "dropped")
+    stats["excluded_near_duplicate"] = get("near_drop", "MinHash stage 4", "dropped")
+    stats["train_documents"] = get("near_drop", "WRITER", "train_documents")
+    stats["val_documents"] = get("near_drop", "WRITER", "val_documents")
+    return stats
+
+
+def _excluded_line(stats: dict[str, int]) -> str:
+    steps = ("clean", "length", "repetition", "decontaminate", "exact_duplicate", "near_duplicate")
+    return ", ".join(f"{s} {stats[f'excluded_{s}']:,}" for s in steps)
+
+
+def _plain(cfg) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _key(settings: dict, inputs: list[str]) -> str:
+    """What the work folder's completions are valid for: params, inputs (size and time) and code."""
+    import llmops.data.cleaning
+    import llmops.data.split
+
+    code = sorted(Path(pipeline.__file__).parent.glob("*.py"))
+    code += [Path(__file__), Path(llmops.data.cleaning.__file__), Path(llmops.data.split.__file__)]
+    blob = json.dumps(
+        {
+            "settings": settings,
+            "inputs": [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in inputs],
+            "code": [sha256(p) for p in code],
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+if __name__ == "__main__":
+    run_stage(main)

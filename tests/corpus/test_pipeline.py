@@ -1,0 +1,123 @@
+"""The datatrove corpus pipeline on a small corpus planted with one case of every exclusion: each
+lands in its step's exclusion folder with its reason, the output does not depend on the number of
+workers, and a run stopped after some passes resumes from datatrove's completion markers."""
+
+import gzip
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from llmops.corpus import pipeline
+from llmops.data.cleaning import clean_text
+from llmops.stages.prepare_corpus import _HoldOut, summarize
+
+WORDS = [
+    f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "pe", "ro", "su", "ti") for b in ("ba", "de", "fo", "gu", "hi", "ja")
+]
+PREP = {
+    "min_chars": 20,
+    "max_chars": 5000,
+    "repetition_min_words": 50,
+    "decontaminate_ngram": 8,
+    "minhash": {"n_grams": 5, "num_buckets": 4, "hashes_per_bucket": 21},
+}
+
+
+def _doc(i: int) -> str:
+    rng = random.Random(i)
+    return f"document {i} talks about " + " ".join(rng.choice(WORDS) for _ in range(30))
+
+
+@pytest.fixture
+def planted(tmp_path):
+    docs = [_doc(i) for i in range(120)]
+    held_out = "the secret evaluation sentence that must never be seen in pre training data at all"
+    docs += [
+        "too short",  # length
+        " ".join(["buy now"] * 40),  # repetition (60+ words, one 2-gram)
+        f"intro words then {held_out} and more",  # decontamination: an 8-word run of a test text
+        docs[3],  # exact duplicate
+        docs[5].replace("document 5", "document 5b"),  # near duplicate
+    ]
+    corpus = tmp_path / "corpus.parquet"
+    pd.DataFrame({"text": docs, "source": "web"}).to_parquet(corpus, row_group_size=30)
+    pd.DataFrame({"text": ["a labeled train text about pi and rho"], "label": "x"}).to_parquet(
+        tmp_path / "train.parquet"
+    )
+    pd.DataFrame({"text": [held_out], "label": "x"}).to_parquet(tmp_path / "test.parquet")
+    return tmp_path
+
+
+def _job(base: Path, work: str, workers: int, tasks: int = 3) -> pipeline.Job:
+    return pipeline.Job(
+        inputs=[(str(base / "corpus.parquet"), None), (str(base / "train.parquet"), "labeled_train")],
+        held_out=[str(base / "test.parquet")],
+        work=base / work,
+        prep=PREP,
+        clean=clean_text,
+        is_val=_HoldOut(0.1, 7),
+        tasks=tasks,
+        workers=workers,
+    )
+
+
+def _excluded(out: Path, step: str) -> list[dict]:
+    return [json.loads(line) for f in sorted((out / "excluded" / step).glob("*.jsonl.gz")) for line in gzip.open(f)]
+
+
+def test_every_planted_document_is_excluded_by_its_step_with_its_reason(planted):
+    stats = summarize(pipeline.run(_job(planted, "w", workers=1)))
+    out = planted / "w" / "out"
+    assert [d["text"] for d in _excluded(out, "length")] == ["too short"]
+    assert _excluded(out, "length")[0]["metadata"]["filter_reason"] == "too_short"
+    assert [d["metadata"]["filter_reason"] for d in _excluded(out, "repetition")] == ["top_2_gram"]
+    assert [d["metadata"]["filter_reason"] for d in _excluded(out, "decontamination")] == ["held_out_8gram"]
+    assert [d["text"] for d in _excluded(out, "exact_duplicate")] == [_doc(3)]
+    assert len(_excluded(out, "near_duplicate")) == 1
+    assert stats["documents_in"] == 126
+    assert stats["train_documents"] + stats["val_documents"] == 126 - 5
+    kept = pd.concat([pd.read_parquet(out / s) for s in ("train", "val")])
+    assert "labeled_train" in set(kept["source"]) and kept["text"].is_unique
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(out)): (gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes())
+        for p in sorted(out.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_workers_change_no_output_byte_and_tasks_fix_the_shards(planted):
+    pipeline.run(_job(planted, "one", workers=1))
+    pipeline.run(_job(planted, "two", workers=2))
+    one, two = _files(planted / "one" / "out"), _files(planted / "two" / "out")
+    assert one == two
+    assert sorted(p for p in one if p.startswith("train/")) == [f"train/{r:05d}.parquet" for r in range(3)]
+
+
+def test_a_run_stopped_after_some_passes_resumes_where_it_stopped(planted):
+    job = _job(planted, "w", workers=1)
+    fresh = _files_after(job, planted / "fresh")
+    first = pipeline.passes(job)[:2]
+    for name, steps, tasks in first:  # the filter and exact_find passes finish, then the stage is "killed"
+        pipeline.LocalPipelineExecutor(steps, tasks=tasks, workers=1, logging_dir=str(job.work / "logs" / name)).run()
+    done = sorted(p.name for p in (job.work / "logs" / "filter" / "completions").iterdir())
+    assert done == ["00000", "00001", "00002"]
+    (job.work / "filtered" / "00001.parquet").write_bytes(b"not read again")  # a completed task is skipped
+    with pytest.raises(pa.ArrowInvalid):
+        pipeline.run(job)  # the next pass reads the shard it finds, proving the first was not redone
+    shutil.rmtree(job.work)
+    assert _files_after(job, planted / "again") == fresh
+
+
+def _files_after(job: pipeline.Job, copy: Path) -> dict[str, bytes]:
+    pipeline.run(job)
+    shutil.copytree(job.work / "out", copy)
+    shutil.rmtree(job.work)
+    return _files(copy)
