@@ -10,7 +10,7 @@ stage and its children, sampled every 20 ms), corpus MB/s, pack tokens/s against
 distinct documents removed as duplicates (false positives); then the 100x/10x (or last/previous)
 ratios against the targets: time <= 11x, peak RSS <= 1.3x, 2 workers >= 1.7x faster than 1.
 
-    .venv/bin/python benchmarks/data_scaling.py [--scales 1 10 100] [--keep DIR]
+    .venv/bin/python benchmarks/data_scaling.py [--scales 1 10 100] [--speedup-scales 1 10] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -127,15 +127,42 @@ def dedup_quality(ws: Path, scale: float) -> dict[str, float]:
         mine = [p for p in pairs if p["kind"] == kind]
         out[kind] = sum(p["id"] in removed or p["of"] in removed for p in mine) / max(1, len(mine))
     out["false_positive_share"] = len(removed - in_pairs) / offsets[-1]
+    # the injected near copies that are near by the pipeline's own measure (Jaccard of character
+    # 5-gram sets of the lower-cased text >= 0.9, computed pair by pair) and how many were found
+    near = [p for p in pairs if p["kind"] == "near"]
+    texts = _texts(ws / "corpus", {p["id"] for p in near} | {p["of"] for p in near})
+    close = [p for p in near if _jaccard(texts[p["id"]], texts[p["of"]]) >= 0.9]
+    out["near_close_share"] = len(close) / max(1, len(near))
+    out["near_close"] = sum(p["id"] in removed or p["of"] in removed for p in close) / max(1, len(close))
     return out
 
 
-def measure(base: Path, scale: float) -> dict:
+def _texts(folder: Path, ids: set[int]) -> dict[int, str]:
+    import gzip
+
+    out = {}
+    for shard in sorted(folder.glob("*.jsonl.gz")):
+        for line in gzip.open(shard, "rt"):
+            doc = json.loads(line)
+            if doc["id"] in ids:
+                out[doc["id"]] = doc["text"]
+    return out
+
+
+def _jaccard(a: str, b: str, n: int = 5) -> float:
+    a, b = " ".join(a.lower().split()), " ".join(b.lower().split())
+    sa, sb = {a[i : i + n] for i in range(len(a) - n + 1)}, {b[i : i + n] for i in range(len(b) - n + 1)}
+    return len(sa & sb) / max(1, len(sa | sb))
+
+
+def measure(base: Path, scale: float, speedup: bool) -> dict:
     ws, truth = workspace(base, scale)
     stages = {s: run_stage(ws, s) for s in STAGES}
     quality = dedup_quality(ws, scale)
-    write(ws, workers=1)
-    one_worker = run_stage(ws, "prepare_corpus")
+    one_worker = (float("nan"), float("nan"))
+    if speedup:
+        write(ws, workers=1)
+        one_worker = run_stage(ws, "prepare_corpus")
     meta = json.loads((ws / "data/packed/meta.json").read_text())
     tokens = meta["train_tokens"] + meta["val_tokens"]
     return {
@@ -159,7 +186,8 @@ def report(rows: list[dict]) -> None:
     for r in rows:
         q = r["quality"]
         print(
-            f"{r['scale']:g}x: recall exact {q['exact']:.3f}, near {q['near']:.3f}; distinct documents removed as "
+            f"{r['scale']:g}x: recall exact {q['exact']:.3f}, near {q['near']:.3f} (of the {q['near_close_share']:.0%} "
+            f"with Jaccard >= 0.9: {q['near_close']:.3f}); distinct documents removed as "
             f"duplicates {q['false_positive_share']:.2%}; prepare_corpus 1 worker {r['one_worker'][0]:.1f} s, "
             f"2 workers {r['stages']['prepare_corpus'][0]:.1f} s ({r['speedup']:.2f}x)"
         )
@@ -185,11 +213,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scales", type=float, nargs="+", default=[1, 10, 100])
     ap.add_argument("--keep", type=Path, help="build the workspaces here and keep them")
+    ap.add_argument("--speedup-scales", type=float, nargs="*", default=[1, 10], help="where to rerun with 1 worker")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     base = args.keep or Path(tempfile.mkdtemp(prefix="data_scaling_"))
     try:
-        report([measure(base, s) for s in args.scales])
+        report([measure(base, s, speedup=s in args.speedup_scales) for s in args.scales])
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

@@ -508,7 +508,6 @@ def test_an_unseen_dataset_runs_end_to_end_by_configuration_only(repo_copy):
         "data.labeled.text_column=body",
         "data.labeled.label_column=stars",
         "data.corpus.paths=[notes]",
-        "data.corpus.dep=notes",
         "data.corpus.include_default=false",
     ]
     proc = run(["dvc", "exp", "run", *[a for o in overrides for a in ("-S", o)]], cwd=ws, env=env)
@@ -519,7 +518,7 @@ def test_an_unseen_dataset_runs_end_to_end_by_configuration_only(repo_copy):
     ev = read(ws, "metrics/evaluate.json")
     assert set(ev["per_class"]) == {"1", "2", "3"} and ev["n_test"] == 60
     sources = {s["file"] for s in read(ws, "data/raw/manifest.json")["sources"]}
-    assert sources == {"reviews.jsonl", "n0.txt", "n1.txt", "n2.txt", "n3.txt", "n4.txt"}
+    assert sources == {"reviews.jsonl", *(f"notes/n{i}.txt" for i in range(5))}
 
 
 @pytest.mark.slow

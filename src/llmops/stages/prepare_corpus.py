@@ -65,6 +65,9 @@ def build(params) -> pipeline.Job:
 
 
 def fit(job: pipeline.Job) -> dict[str, int]:
+    """Run (or resume) the pipeline; work folders of other params or inputs are stale: dropped."""
+    for stale in (p for p in WORK.glob("*") if p != job.work):
+        shutil.rmtree(stale, ignore_errors=True)
     return summarize(pipeline.run(job))
 
 

@@ -7,6 +7,7 @@ Outputs: reports/validation/ (GX JSON results, Data Docs, summary.md) and data/v
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from llmops.config import load_stage_params
+from llmops.data.dedup import text_fingerprints
 from llmops.io import atomic_dir, read_json, remove_outputs
 from llmops.stages.runner import StageError, run_stage
 from llmops.tracking.runs import log_stage_run
@@ -33,14 +35,15 @@ def main() -> int:
     labeled = pd.read_parquet(RAW / "labeled.parquet")
     labeled.index = labeled["row"].to_numpy()  # GX reports rows by index: make it the source record number
     has_split = bool(labeled["split"].notna().any())
-    corpus, corpus_hashes = suites.corpus_profile(RAW / "corpus.parquet", with_hashes=has_split)
+    held_out = labeled["text"][labeled["split"].isin(["val", "test"])] if has_split else labeled["text"][:0]
+    corpus, corpus_hashes = suites.corpus_profile(RAW / "corpus.parquet", probe=text_fingerprints(held_out))
     header = (str(data.labeled.get("text_column", "text")), str(data.labeled.get("label_column", "label")))
     checked = suites.add_derived_columns(labeled, corpus_hashes, header=header, min_per_class=v.min_rows_per_class)
     labels = list(data.labels) if data.get("labels") else None
     expectations = suites.raw_labeled(v, labels, has_split) + [suites.class_balance(labeled, v.min_class_share)]
     tables = {
         "raw_labeled": (checked, source, expectations),
-        "raw_corpus": (corpus, "corpus", suites.raw_corpus(v)),
+        "raw_corpus": (corpus, "corpus (one row per shard slice)", suites.raw_corpus(v)),
     }
     with atomic_dir(REPORT) as tmp:
         outcomes = gate.run_suites(tables, tmp / "data_docs")
@@ -85,8 +88,17 @@ def _write_validated(labeled: pd.DataFrame, rejected: pd.DataFrame) -> None:
     with atomic_dir(OUT) as tmp:
         labeled.drop(index=rejected.index).reset_index(drop=True).to_parquet(tmp / "labeled.parquet", index=False)
         rejected.reset_index(drop=True).to_parquet(tmp / "rejected.parquet", index=False)
-        shutil.copy2(RAW / "corpus.parquet", tmp / "corpus.parquet")
+        _link_or_copy(RAW / "corpus.parquet", tmp / "corpus.parquet")  # the corpus can be large
         shutil.copy2(RAW / "manifest.json", tmp / "manifest.json")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link where the filesystem allows it (no second copy of a large corpus; every stage
+    replaces its outputs rather than writing into them), else a copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _rejected(labeled: pd.DataFrame, outcome: gate.SuiteOutcome) -> pd.DataFrame:

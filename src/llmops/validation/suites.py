@@ -57,8 +57,9 @@ def _holds_record_lines(text: pd.Series, labels: list[str]) -> pd.Series:
 def add_derived_columns(
     labeled: pd.DataFrame, corpus_hashes: np.ndarray, header: tuple[str, str], min_per_class: int
 ) -> pd.DataFrame:
-    """Row-level flags for the rules GX has no built-in expectation for. The corpus comes as
-    64-bit hashes of its texts (see corpus_profile), so it is never held in memory whole."""
+    """Row-level flags for the rules GX has no built-in expectation for. `corpus_hashes` are the
+    held-out texts' hashes found in the corpus (corpus_profile's probe), so the corpus is never
+    held in memory whole."""
     text, label = labeled["text"], labeled["label"]
     counts = label.value_counts()
     out = labeled.assign(
@@ -204,29 +205,66 @@ def class_balance(labeled: pd.DataFrame, min_share: float) -> Expectation:
     )
 
 
-def corpus_profile(path, with_hashes: bool) -> tuple[pd.DataFrame, np.ndarray]:
-    """Per-document text length (the corpus suite's table) and, for the leakage check, text
-    hashes, streamed a batch at a time: the corpus can be far larger than memory."""
-    lengths, hashes = [], []
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=20_000, columns=["text"]):
-        lengths.append(pc.utf8_length(batch.column(0)).to_numpy(zero_copy_only=False))  # no Python strings
-        if with_hashes:
-            hashes.append(text_fingerprints(batch.column(0).to_pandas()))
-    length = np.concatenate(lengths) if lengths else np.array([], dtype=float)
-    return pd.DataFrame({"text_length": length}), (np.concatenate(hashes) if hashes else np.array([], np.uint64))
+def corpus_profile(path, probe: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The corpus suite's table: one row per Parquet row group of the raw corpus (a slice of one
+    source shard, named by source and rows): documents, missing texts, the longest and the mean
+    length, the share with encoding damage. And which of the `probe` hashes (held-out labeled
+    texts) occur in the corpus. Read a row group at a time: the table and the memory follow the
+    number of row groups, not of documents."""
+    pf = pq.ParquetFile(path)
+    rows, found, start = [], [], 0
+    for group in range(pf.num_row_groups):
+        table = pf.read_row_group(group, columns=["text", "source"])
+        text, n = table.column("text"), table.num_rows
+        lengths = pc.utf8_length(text)  # no Python strings
+        damaged = pc.sum(pc.match_substring_regex(text, MOJIBAKE_RE)).as_py() or 0
+        source = table.column("source")[0].as_py() if n else "?"
+        rows.append(
+            {
+                "shard": f"{source} rows {start + 1}-{start + n}",
+                "documents": n,
+                "missing_texts": text.null_count,
+                "max_length": pc.max(lengths).as_py() or 0,
+                "mean_length": pc.mean(lengths).as_py() or 0.0,
+                "encoding_damage_share": damaged / max(1, n),
+            }
+        )
+        if probe is not None and len(probe):
+            hashes = text_fingerprints(text.to_pandas())
+            found.append(hashes[np.isin(hashes, probe)])
+        start += n
+    profile = pd.DataFrame(rows, columns=[*PROFILE_COLUMNS])
+    profile.index = profile["shard"].tolist()  # GX names failing rows by index: the shard slice
+    return profile, (np.concatenate(found) if found else np.array([], np.uint64))
+
+
+PROFILE_COLUMNS = ("shard", "documents", "missing_texts", "max_length", "mean_length", "encoding_damage_share")
 
 
 def raw_corpus(v: Any) -> list[Expectation]:
-    """On corpus_profile's table: one row per document."""
+    """On corpus_profile's table: one row per row group of a source shard."""
     return [
         _e(
             "ExpectColumnValuesToBeBetween",
             CRITICAL,
-            "document length under the hard cap (longer is a parse failure)",
-            column="text_length",
+            "every document under the hard length cap (longer is a parse failure)",
+            column="max_length",
             max_value=v.hard_max_chars,
         ),
-        _e("ExpectColumnValuesToNotBeNull", WARNING, "every document has a text", column="text_length"),
+        _e(
+            "ExpectColumnValuesToBeBetween",
+            WARNING,
+            "every document has a text",
+            column="missing_texts",
+            max_value=0,
+        ),
+        _e(
+            "ExpectColumnValuesToBeBetween",
+            WARNING,
+            "encoding damage within bounds (prepare_corpus repairs what it can)",
+            column="encoding_damage_share",
+            max_value=v.max_encoding_damage_share,
+        ),
     ]
 
 
