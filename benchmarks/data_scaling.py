@@ -105,7 +105,6 @@ def encode_reference(ws: Path) -> float:
 
 def dedup_quality(ws: Path, scale: float) -> dict[str, float]:
     """Recall per injected kind, and distinct documents removed as duplicates per document."""
-    import gzip
 
     import pyarrow.parquet as pq
 
@@ -115,8 +114,8 @@ def dedup_quality(ws: Path, scale: float) -> dict[str, float]:
         offsets.append(offsets[-1] + meta.row_group(g).num_rows)
     removed: set[int] = set()
     for step in ("exact_duplicate", "near_duplicate"):
-        for shard in (ws / "data/corpus/excluded" / step).glob("*.jsonl.gz"):
-            for line in gzip.open(shard, "rt"):
+        for shard in (ws / "data/corpus/excluded" / step).glob("*.jsonl"):
+            for line in open(shard):
                 name, group, i = json.loads(line)["id"].rsplit("/", 2)
                 if name == "corpus.parquet":
                     removed.add(offsets[int(group)] + int(i))  # the raw row: the generator's document id

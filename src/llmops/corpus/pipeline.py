@@ -55,7 +55,8 @@ def _text(doc: Document) -> bytes:
 
 
 def _excluded(job: Job, step: str) -> JsonlWriter:
-    return JsonlWriter(str(job.work / "out" / "excluded" / step), output_filename="${rank}.jsonl.gz")
+    # uncompressed: a gzip header holds the time it was written, and DVC hashes bytes
+    return JsonlWriter(str(job.work / "out" / "excluded" / step), output_filename="${rank}.jsonl", compression=None)
 
 
 def _minhash(prep: dict[str, Any]) -> MinhashConfig:
