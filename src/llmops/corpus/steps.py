@@ -21,7 +21,8 @@ from datatrove.pipeline.dedup import MinhashDedupSignature
 from datatrove.pipeline.filters import GopherRepetitionFilter
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-CORPUS_SCHEMA = pa.schema([("text", pa.string()), ("source", pa.string())])
+from llmops.corpus.sources import CORPUS_SCHEMA
+
 WORDS_ONLY_RE = re.compile(r"\w+(?:['’]\w+)*")
 
 
