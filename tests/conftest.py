@@ -76,6 +76,23 @@ def workspace_from(snapshot: Path, dest: Path, keep_store: bool = False) -> tupl
     return dest, {"MLFLOW_TRACKING_URI": f"sqlite:///{dest}/mlflow.db"}
 
 
+@pytest.fixture(autouse=True)
+def _tracking_uri_left_as_found():
+    """`mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI, so a test that logs in-process
+    would hand its store to every later subprocess: a queued `dvc exp run` started without an env
+    then logged into that test's store, and the outcome depended on test order."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(None)  # clears mlflow's global and the exported variable
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
     return copy_repo(tmp_path / "repo")

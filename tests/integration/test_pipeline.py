@@ -301,14 +301,18 @@ def test_a_majority_class_model_is_refused_by_the_registry_with_the_reason(own_c
 
 
 @pytest.mark.slow
-def test_a_worse_model_above_the_floor_leaves_the_champion_alone(own_copy):
+def test_a_model_that_does_not_beat_the_champion_by_the_margin_leaves_it_alone(own_copy):
+    """New weights above the floor that do not beat the champion by tracking.champion_margin are
+    registered as the challenger. The margin is 1, which no macro-F1 can clear: whether a given lr
+    scores below the champion moved with every change upstream of fine-tuning."""
     ws, env, _ = own_copy
     c = client(env)
     before = str(c.get_model_version_by_alias(MODEL, "champion").version)
-    run(["python", "-m", "llmops.config", *CI, "finetune.lr=1.5e-3"], cwd=ws)  # measured: test macro-F1 0.348 < 0.366
+    run(["python", "-m", "llmops.config", *CI, "finetune.lr=1.5e-3", "tracking.champion_margin=1"], cwd=ws)
     run(["dvc", "repro"], cwd=ws, env=env)
     decision = read(ws, "reports/runs/registry.json")
-    assert decision["decision"] == "challenger", decision
+    assert decision["decision"] == "challenger" and decision["registered"] is True, decision
+    assert decision["score"] > read(ws, "metrics/evaluate.json")["baseline_majority_f1_macro"]
     assert "re-scored on this test split" in decision["reason"]
     assert str(c.get_model_version_by_alias(MODEL, "champion").version) == before
     assert str(c.get_model_version_by_alias(MODEL, "challenger").version) == str(decision["version"])
