@@ -4,7 +4,7 @@ size (conf/model: vocab, width, depth, context), the same encoder benchmarks/mlm
 pre-trains, so the two rows differ only in the objective. The generator is a one-layer ModernBERT
 masked LM that shares the discriminator's token embeddings (ELECTRA shares them too; ModernBERT has no
 separate embedding width, so the generator is shallow rather than narrow). Windows come from
-data/packed/train.bin (with --in-domain, only the labeled train texts' range, as
+data/packed/train/ (with --in-domain, only the labeled train texts' range, as
 pretrain.in_domain_fraction=1.0 draws them); the generator fills 15% masked positions, the
 discriminator tells replaced tokens from original ones (loss: generator MLM + 50 x discriminator).
 The discriminator is saved as an HF directory (mean pooling) for curve_probe.py.
@@ -34,6 +34,7 @@ from mlm_selfpretrain import model_config  # noqa: E402
 from transformers import ModernBertForMaskedLM, ModernBertForTokenClassification  # noqa: E402
 
 from llmops.config import load_params  # noqa: E402
+from llmops.data.packing import TokenShards  # noqa: E402
 from llmops.io import read_json  # noqa: E402
 from llmops.models.hf import load_hf_tokenizer  # noqa: E402
 from llmops.training.optim import warmup_cosine  # noqa: E402
@@ -55,7 +56,7 @@ def build(config) -> tuple[ModernBertForTokenClassification, ModernBertForMasked
 def pretrain(
     params, meta, steps: int, lr: float, in_domain: bool, seed: int, disc_weight: float, log_every: int
 ) -> ModernBertForTokenClassification:
-    tokens = np.memmap(ROOT / "data/packed/train.bin", dtype=meta["dtype"], mode="r")
+    tokens = TokenShards(ROOT / "data/packed/train", meta["dtype"], expected=meta["train_tokens"])
     if in_domain:
         (lo, hi), *_ = [(a, b) for source, a, b in meta["train_segments"] if source == "labeled_train"]
         tokens = tokens[lo:hi]

@@ -1,6 +1,6 @@
 """Experiment (quality, not speed): does a bidirectional masked-LM objective pay off where our causal
 LM does not? A ModernBERT of the same size as conf/model (vocab, width, depth, context) is
-pre-trained with masked-token prediction on data/packed/train.bin, then fine-tuned on the labeled
+pre-trained with masked-token prediction on data/packed/train/, then fine-tuned on the labeled
 train split with mean pooling, and scored on the validation split; the same fine-tune from random
 init is the reference. Prints validation macro-F1 after each epoch; the last line is the gain.
 
@@ -26,6 +26,7 @@ import torch.nn.functional as F  # noqa: E402
 from transformers import ModernBertConfig, ModernBertForMaskedLM, ModernBertModel  # noqa: E402
 
 from llmops.config import load_params  # noqa: E402
+from llmops.data.packing import TokenShards  # noqa: E402
 from llmops.evaluation.metrics import macro_f1  # noqa: E402
 from llmops.io import read_json  # noqa: E402
 from llmops.models.hf import load_hf_tokenizer  # noqa: E402
@@ -50,7 +51,7 @@ def pretrain(
     """Masked-token prediction on random windows (with `in_domain`, only from the labeled train
     texts' token range, as pretrain.in_domain_fraction=1.0 draws them); the unknown token stands in
     for [MASK] (our tokenizer has none), 80/10/10 mask/random/keep."""
-    tokens = np.memmap(ROOT / "data/packed/train.bin", dtype=meta["dtype"], mode="r")
+    tokens = TokenShards(ROOT / "data/packed/train", meta["dtype"], expected=meta["train_tokens"])
     if in_domain:
         (lo, hi), *_ = [(a, b) for source, a, b in meta["train_segments"] if source == "labeled_train"]
         tokens = tokens[lo:hi]

@@ -88,7 +88,7 @@ def ours(params, meta, steps: int, seed: int, run, ckpt_dir: Path) -> float:
 
 
 def tokens(meta, ctx: int) -> PackedTokens:
-    return PackedTokens(ROOT / "data/packed/train.bin", meta["dtype"], ctx)
+    return PackedTokens(ROOT / "data/packed/train", meta["dtype"], ctx, expected=meta["train_tokens"])
 
 
 def bare(params, meta, steps: int, seed: int) -> float:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from llmops.data.packing import pack_sources, token_dtype
+from llmops.data.packing import TokenShards, pack_shards, pack_sources, token_dtype
 from llmops.data.tokenizer import save_for_transformers, special_ids, train_bpe
 
 SPECIAL = {"bos": "<|bos|>", "eos": "<|eos|>", "pad": "<|pad|>", "unk": "<|unk|>"}
@@ -71,3 +71,21 @@ def test_the_tokenizer_sample_is_bounded_seeded_and_whole_when_small(tmp_path):
     assert first != list(sample_texts(path, 100, seed=1, batch_size=64))
     order = [int(t.split()[1]) for t in first]
     assert order == sorted(order)  # file order kept
+
+
+def test_pack_shards_writes_one_token_shard_per_corpus_shard_and_reads_back_as_one_stream(tok, tmp_path):
+    import pandas as pd
+
+    ids = special_ids(tok, SPECIAL)
+    docs = [(d, "wiki") for d in DOCS[:5]] + [(d, "labeled_train") for d in DOCS[5:9]]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, part in enumerate([docs[:3], [], docs[3:7], docs[7:]]):  # an empty shard, and a source across shards
+        pd.DataFrame(part or None, columns=["text", "source"]).astype(str).to_parquet(corpus / f"{i:05d}.parquet")
+    dtype = token_dtype(300)
+    n, segments = pack_sources(iter(docs), tok, eos_id=ids["eos"], out=tmp_path / "flat.bin", dtype=dtype)
+    packed = pack_shards(corpus, tok, eos_id=ids["eos"], out=tmp_path / "packed", dtype=dtype)
+    assert sorted(p.name for p in (tmp_path / "packed").iterdir()) == [f"{i:05d}.bin" for i in range(4)]
+    assert packed["tokens"] == n and packed["segments"] == segments and packed["shards"][1] == ["00001.bin", 0]
+    stream = TokenShards(tmp_path / "packed", dtype, expected=n)
+    assert np.array_equal(stream[0:n], np.fromfile(tmp_path / "flat.bin", dtype=dtype))

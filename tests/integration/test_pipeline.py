@@ -92,8 +92,8 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
         "data/corpus/train/00000.parquet",
         "data/corpus/stats.json",
         "models/tokenizer/tokenizer.json",
-        "data/packed/train.bin",
-        "data/packed/val.bin",
+        "data/packed/train/00000.bin",
+        "data/packed/val/00000.bin",
         "data/packed/meta.json",
         "models/pretrained/model.safetensors",
         "models/pretrained/config.json",
@@ -116,6 +116,9 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
 
     pre, ft, ev = (read(ws, f"metrics/{s}.json") for s in ("pretrain", "finetune", "evaluate"))
     meta = read(ws, "data/packed/meta.json")
+    shards = sorted((ws / "data/packed/train").glob("*.bin"))  # one token shard per corpus shard, same stems
+    assert [p.stem for p in shards] == [p.stem for p in sorted((ws / "data/corpus/train").glob("*.parquet"))]
+    assert sum(p.stat().st_size for p in shards) == meta["train_tokens"] * 2  # uint16
     assert math.isfinite(pre["val_loss"]) and pre["val_loss"] < math.log(meta["vocab_size"]) + 0.5
     assert pre["val_perplexity"] == pytest.approx(math.exp(pre["val_loss"]))
     assert pre["tokens_per_sec"] > 0 and pre["steps"] == 30

@@ -108,3 +108,21 @@ def test_bucketed_text_batches_group_similar_lengths_and_still_cover_the_epoch()
     assert padded(bucketed) < 0.7 * padded(plain)  # random batches of 1..39 tokens are mostly padding
     again = list(text_batches(texts, plan, total_steps=16, seed=0, collate=PadCollate(-1), bucket_batches=8))
     assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(bucketed, again, strict=True))
+
+
+def test_a_folder_of_token_shards_reads_as_the_one_stream_they_were_cut_from(tmp_path):
+    """Windows that span a shard boundary are stitched: the same batches as one flat file."""
+    flat = tokens(tmp_path, n=5000)
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for i, (a, b) in enumerate([(0, 1000), (1000, 1000), (1000, 1003), (1003, 5000)]):  # an empty shard too
+        np.arange(a, b, dtype=np.uint16).tofile(folder / f"{i:05d}.bin")
+    sharded = PackedTokens(folder, "uint16", context=8, expected=5000)
+    assert sharded.n_tokens == 5000
+    boundary = np.array([995, 999, 1000, 1001, 1002, 4991])
+    assert all(torch.equal(a, b) for a, b in zip(sharded.windows(boundary), flat.windows(boundary), strict=True))
+    plan = BatchPlan(8, 8, 1)
+    for a, b in zip(window_batches(sharded, plan, 5, seed=3), window_batches(flat, plan, 5, seed=3), strict=True):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    with pytest.raises(ValueError, match=r"train: 5,000 tokens in its shards, pack recorded 6,000; rerun pack"):
+        PackedTokens(folder, "uint16", context=8, expected=6000)

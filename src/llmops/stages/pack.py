@@ -1,14 +1,13 @@
-"""pack: tokenise the pre-training corpus (data/corpus/{train,val}/ shards, in name order) and pack
-it, EOS between documents, into flat memory-mapped token arrays data/packed/{train,val}.bin with
-meta.json."""
+"""pack: tokenise the pre-training corpus and pack it, EOS between documents, into token shards:
+data/corpus/<split>/NNNNN.parquet -> data/packed/<split>/NNNNN.bin (flat uint16/uint32 ids), with
+meta.json (token counts per shard, and where each source's tokens lie in the split read end to end)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from llmops.config import load_stage_params
-from llmops.data.corpus import iter_texts_with_source
-from llmops.data.packing import pack_sources, token_dtype
+from llmops.data.packing import pack_shards, token_dtype
 from llmops.data.tokenizer import load_bpe, special_ids
 from llmops.io import atomic_dir, read_json, sha256, write_json
 from llmops.stages.runner import run_stage
@@ -33,13 +32,9 @@ def main() -> int:
     }
     with atomic_dir(OUT) as tmp:
         for split in ("train", "val"):
-            meta[f"{split}_tokens"], meta[f"{split}_segments"] = pack_sources(
-                iter_texts_with_source(IN / split),
-                tok,
-                eos_id=ids["eos"],
-                out=tmp / f"{split}.bin",
-                dtype=dtype,
-            )
+            packed = pack_shards(IN / split, tok, eos_id=ids["eos"], out=tmp / split, dtype=dtype)
+            meta[f"{split}_tokens"], meta[f"{split}_segments"] = packed["tokens"], packed["segments"]
+            meta[f"{split}_shards"] = packed["shards"]
         write_json(tmp / "meta.json", meta)
     log_stage_run(
         "pack",
@@ -48,7 +43,8 @@ def main() -> int:
         metrics={k: meta[k] for k in ("train_tokens", "val_tokens", "vocab_size")},
         artifacts=(OUT / "meta.json",),
     )
-    print(f"pack: {meta['train_tokens']:,} train / {meta['val_tokens']:,} val tokens ({dtype.name}) -> {OUT}/")
+    tokens = f"{meta['train_tokens']:,} train / {meta['val_tokens']:,} val tokens ({dtype.name})"
+    print(f"pack: {tokens}, {len(meta['train_shards'])} + {len(meta['val_shards'])} shards -> {OUT}/")
     return 0
 
 

@@ -2,7 +2,7 @@
 cut into micro-batches per rank and accumulation step, so 1 process x 4 accumulation steps and 2
 processes x 2 see the same global batch, and a resumed run picks up at any step.
 
-Pre-training draws random windows of the packed memmap (memory flat in corpus size); fine-tuning
+Pre-training draws random windows of the packed token shards (memory flat in corpus size); fine-tuning
 draws a per-epoch permutation of the encoded texts."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
+
+from llmops.data.packing import TokenShards
 
 if TYPE_CHECKING:  # only types: pre-training (windows of tokens) does not depend on text inputs
     from llmops.models.inputs import EncodedTexts, PadCollate
@@ -97,17 +99,20 @@ def _pin(batch: Any) -> Any:
 
 
 class PackedTokens:
-    """The packed token memmap, opened lazily (fork-safe) and read window by window."""
+    """A packed split (a folder of token shards, or one `.bin` file) read window by window as one
+    token stream: a window may span two shards."""
 
-    def __init__(self, path: Path, dtype: str, context: int):
-        self.path, self.dtype, self.context = path, np.dtype(dtype), context
-        self.n_tokens = len(np.memmap(path, dtype=self.dtype, mode="r"))
+    def __init__(self, path: Path, dtype: str, context: int, expected: int | None = None):
+        self.shards = TokenShards(path, dtype, expected=expected)
+        self.path, self.dtype, self.context = Path(path), np.dtype(dtype), context
+        self.n_tokens = len(self.shards)
         if self.n_tokens <= context + 1:
             raise ValueError(f"{path}: {self.n_tokens} tokens, fewer than one window of {context + 1}")
 
     def windows(self, offsets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        data = np.memmap(self.path, dtype=self.dtype, mode="r")
-        block = torch.from_numpy(np.stack([data[o : o + self.context + 1] for o in offsets]).astype(np.int64))
+        maps: dict = {}
+        rows = [self.shards.read(int(o), int(o) + self.context + 1, maps) for o in offsets]
+        block = torch.from_numpy(np.stack(rows).astype(np.int64))
         return block[:, :-1], block[:, 1:]
 
     def random_offsets(

@@ -72,10 +72,10 @@ def build(params: Any, packed: Path, meta: dict[str, Any], session: Session, tra
     throughput.peak_tflops, peak_source = peak_tflops(
         trainer_cfg.get("peak_tflops"), device, str(trainer_cfg.precision)
     )
-    val_tokens = PackedTokens(packed / "val.bin", meta["dtype"], context)
+    val_tokens = PackedTokens(packed / "val", meta["dtype"], context, expected=meta["val_tokens"])
     val = FixedWindows(val_tokens, n_windows=pretrain_cfg.val_batches * plan.global_batch, batch_size=plan.micro_batch)
     train = window_batches(
-        PackedTokens(packed / "train.bin", meta["dtype"], context),
+        PackedTokens(packed / "train", meta["dtype"], context, expected=meta["train_tokens"]),
         plan=plan,
         total_steps=pretrain_cfg.max_steps,
         seed=int(params.seed),
