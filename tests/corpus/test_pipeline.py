@@ -116,3 +116,23 @@ def _files_after(job: pipeline.Job, copy: Path) -> dict[str, bytes]:
     shutil.copytree(job.work / "out", copy)
     shutil.rmtree(job.work)
     return _files(copy)
+
+
+def test_the_prepared_corpus_gate_reports_every_exclusion_share_and_refuses_a_lost_document(
+    planted, monkeypatch, capsys
+):
+    from omegaconf import OmegaConf
+
+    from llmops.stages.prepare_corpus import REPORT, gate_result
+
+    job = _job(planted, "w", workers=1)
+    stats = summarize(pipeline.run(job))
+    params = OmegaConf.create({"data": {"corpus_prep": PREP, "validation": {"max_encoding_damage_share": 0.25}}})
+    monkeypatch.chdir(planted)
+    assert gate_result(job, stats, params)
+    summary = (REPORT / "summary.md").read_text()
+    assert "| excluded: decontaminate | 1 | 0.79% |" in summary  # 1 of 126
+    assert "## prepared_corpus" in summary and (REPORT / "data_docs" / "index.html").exists()
+    lost = {**stats, "documents_in": stats["documents_in"] + 1}  # a document neither kept nor excluded
+    assert not gate_result(job, lost, params)
+    assert "every input document is either kept or excluded with a reason" in capsys.readouterr().err

@@ -89,6 +89,7 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
         "data/processed/val.parquet",
         "data/processed/test.parquet",
         "reports/validation_processed/summary.md",
+        "reports/validation_corpus/summary.md",
         "data/corpus/train/00000.parquet",
         "data/corpus/stats.json",
         "models/tokenizer/tokenizer.json",

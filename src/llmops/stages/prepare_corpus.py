@@ -1,7 +1,9 @@
 """prepare_corpus: the pre-training corpus, on datatrove: the validated unlabeled corpus plus the
 labeled *train* texts -> clean -> length and repetition filters -> decontaminate against val/test
 -> exact and MinHash near-dedup -> data/corpus/{train,val}/ (Parquet shards, one per task) and
-data/corpus/excluded/<step>/ (every dropped document, with its reason), stats.json.
+data/corpus/excluded/<step>/ (every dropped document, with its reason), stats.json. A Great
+Expectations gate on the result (per-shard statistics, and every input document accounted for)
+writes reports/validation_corpus/, with the share each exclusion reason took in its summary.
 
 `data.executor.tasks` shards the work (a DVC param: it fixes the output files); `workers` is how
 many run at once (runtime only: no output byte changes). datatrove's logs and completion markers
@@ -22,6 +24,7 @@ from llmops.config import load_stage_params
 from llmops.corpus import pipeline
 from llmops.data.cleaning import cleaner
 from llmops.data.split import holdout_mask
+from llmops.errors import StageError
 from llmops.io import atomic_dir, sha256, write_json
 from llmops.stages.runner import run_stage
 from llmops.tracking.runs import log_stage_run
@@ -29,14 +32,29 @@ from llmops.tracking.runs import log_stage_run
 VALIDATED = Path("data/validated")
 PROCESSED = Path("data/processed")
 OUT = Path("data/corpus")
+REPORT = Path("reports/validation_corpus")
 WORK = Path("checkpoints/prepare_corpus")
-KEYS = ["seed", "data.preprocess", "data.corpus_prep", "data.executor.tasks"]
+KEYS = [
+    "seed",
+    "data.preprocess",
+    "data.corpus_prep",
+    "data.executor.tasks",
+    "data.validation.max_encoding_damage_share",
+]
 
 
 def main() -> int:
     params = load_stage_params("prepare_corpus")
     job = build(params)
     stats = fit(job)
+    if not gate_result(job, stats, params):
+        raise StageError(
+            f"the prepared corpus failed its gate. Report: {REPORT}/summary.md",
+            params=params,
+            keys=tuple(KEYS),
+            metrics=stats,
+            artifacts=(REPORT / "summary.md",),
+        )
     save(job, stats)
     log_stage_run("prepare_corpus", params, keys=KEYS, metrics=stats, artifacts=(OUT / "stats.json",))
     print(
@@ -69,6 +87,46 @@ def fit(job: pipeline.Job) -> dict[str, int]:
     for stale in (p for p in WORK.glob("*") if p != job.work):
         shutil.rmtree(stale, ignore_errors=True)
     return summarize(pipeline.run(job))
+
+
+STEPS = ("clean", "length", "repetition", "decontaminate", "exact_duplicate", "near_duplicate")
+
+
+def accounting(stats: dict[str, int]) -> pd.DataFrame:
+    """Where the input documents went: one row per exclusion reason and per split kept."""
+    rows = [(f"excluded: {s}", stats[f"excluded_{s}"]) for s in STEPS]
+    rows += [("kept: train", stats["train_documents"]), ("kept: val", stats["val_documents"])]
+    frame = pd.DataFrame(rows, columns=["outcome", "documents"])
+    frame["share_of_input"] = frame["documents"] / max(1, stats["documents_in"])
+    frame.index = frame["outcome"].tolist()
+    return frame
+
+
+def gate_result(job: pipeline.Job, stats: dict[str, int], params) -> bool:
+    """GX suites on the finished shards (before they move into data/corpus/) and on where every
+    input document went; writes the report either way, False when a critical one fails."""
+    from llmops.validation import gate, suites
+
+    shards = sorted((job.work / "out").glob("*/*.parquet"))
+    profiles = [suites.corpus_profile(p, name=f"{p.parent.name}/{p.name}")[0] for p in shards]
+    profile = pd.concat(profiles) if profiles else pd.DataFrame(columns=[*suites.PROFILE_COLUMNS])
+    table = accounting(stats)
+    max_chars = int(params.data.corpus_prep.max_chars)
+    tables = {
+        "prepared_corpus": (
+            profile,
+            "data/corpus/{train,val}/ (one row per shard slice)",
+            suites.prepared_corpus(max_chars, params.data.validation),
+        ),
+        "corpus_accounting": (table, "data/corpus/stats.json", suites.corpus_accounting()),
+    }
+    lines = ["| outcome | documents | share of input |", "|---|---:|---:|"]
+    lines += [f"| {r.outcome} | {r.documents:,} | {r.share_of_input:.2%} |" for r in table.itertuples()]
+    extra = [f"{stats['documents_in']:,} documents in.", "", *lines, ""]
+    with atomic_dir(REPORT) as tmp:
+        outcomes = gate.run_suites(tables, tmp / "data_docs")
+        gate.write_results(outcomes, tmp, extra)
+    return not gate.print_failures("prepare_corpus", outcomes)
 
 
 def save(job: pipeline.Job, stats: dict[str, int]) -> None:
@@ -119,8 +177,7 @@ def summarize(raw: dict[str, int]) -> dict[str, int]:
 
 
 def _excluded_line(stats: dict[str, int]) -> str:
-    steps = ("clean", "length", "repetition", "decontaminate", "exact_duplicate", "near_duplicate")
-    return ", ".join(f"{s} {stats[f'excluded_{s}']:,}" for s in steps)
+    return ", ".join(f"{s} {stats[f'excluded_{s}']:,}" for s in STEPS)
 
 
 def _plain(cfg) -> dict:

@@ -205,12 +205,12 @@ def class_balance(labeled: pd.DataFrame, min_share: float) -> Expectation:
     )
 
 
-def corpus_profile(path, probe: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+def corpus_profile(path, probe: np.ndarray | None = None, name: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The corpus suite's table: one row per Parquet row group of the raw corpus (a slice of one
-    source shard, named by source and rows): documents, missing texts, the longest and the mean
-    length, the share with encoding damage. And which of the `probe` hashes (held-out labeled
-    texts) occur in the corpus. Read a row group at a time: the table and the memory follow the
-    number of row groups, not of documents."""
+    source shard, named by source and rows, or by `name` and rows): documents, missing texts, the
+    longest and the mean length, the share with encoding damage. And which of the `probe` hashes
+    (held-out labeled texts) occur in the corpus. Read a row group at a time: the table and the
+    memory follow the number of row groups, not of documents."""
     pf = pq.ParquetFile(path)
     rows, found, start = [], [], 0
     for group in range(pf.num_row_groups):
@@ -218,7 +218,7 @@ def corpus_profile(path, probe: np.ndarray | None = None) -> tuple[pd.DataFrame,
         text, n = table.column("text"), table.num_rows
         lengths = pc.utf8_length(text)  # no Python strings
         damaged = pc.sum(pc.match_substring_regex(text, MOJIBAKE_RE)).as_py() or 0
-        source = table.column("source")[0].as_py() if n else "?"
+        source = name or (table.column("source")[0].as_py() if n else "?")
         rows.append(
             {
                 "shard": f"{source} rows {start + 1}-{start + n}",
@@ -264,6 +264,48 @@ def raw_corpus(v: Any) -> list[Expectation]:
             "encoding damage within bounds (prepare_corpus repairs what it can)",
             column="encoding_damage_share",
             max_value=v.max_encoding_damage_share,
+        ),
+    ]
+
+
+def prepared_corpus(max_chars: int, v: Any) -> list[Expectation]:
+    """On corpus_profile's table of prepare_corpus's output shards (one row per row group)."""
+    return [
+        _e(
+            "ExpectColumnValuesToBeBetween",
+            CRITICAL,
+            f"every kept document within data.corpus_prep.max_chars={max_chars} (the length filter held)",
+            column="max_length",
+            max_value=max_chars,
+        ),
+        _e(
+            "ExpectColumnValuesToBeBetween",
+            CRITICAL,
+            "every kept document has a text",
+            column="missing_texts",
+            max_value=0,
+        ),
+        _e(
+            "ExpectColumnValuesToBeBetween",
+            WARNING,
+            "encoding damage left after cleaning within bounds",
+            column="encoding_damage_share",
+            max_value=v.max_encoding_damage_share,
+        ),
+    ]
+
+
+def corpus_accounting() -> list[Expectation]:
+    """On the table of what prepare_corpus did with its input: one row per exclusion reason, and one
+    per split kept, with the share of the input documents each took."""
+    return [
+        _e(
+            "ExpectColumnSumToBeBetween",
+            CRITICAL,
+            "every input document is either kept or excluded with a reason",
+            column="share_of_input",
+            min_value=1 - 1e-9,
+            max_value=1 + 1e-9,
         ),
     ]
 
