@@ -132,21 +132,46 @@ def test_closure_follows_function_level_and_package_imports(tmp_path):
 
 def rewrite(text: str) -> str:
     """dvc.yaml with each stage's src/ deps replaced by its closure (comments and order kept):
-    `python tests/test_stage_deps.py --write` after adding an import."""
+    `python tests/test_stage_deps.py --write` after adding an import, or a stage (a stage that lists
+    no src/ file yet gets its closure right under `deps:`)."""
+    stages = {name: body.get("do", body) for name, body in yaml.safe_load(text)["stages"].items()}
     out, stage, written = [], None, set()
+
+    def closure_lines(indent: str) -> list[str]:
+        written.add(stage)
+        return [f"{indent}- {p.relative_to(ROOT)}\n" for p in sorted(closure(stage_module(stages[stage]["cmd"])))]
+
+    seed_at = None  # the indent of a new stage's deps list, while inside it
     for line in text.splitlines(keepends=True):
+        if seed_at is not None and not line.startswith(seed_at + "- "):
+            out += closure_lines(seed_at)  # after the stage's other deps
+            seed_at = None
         top = re.match(r"^  (\w+):", line)
         if top:
             stage = top.group(1)
+        deps = re.match(r"^(\s+)deps:\s*$", line)
         dep = re.match(r"^(\s+)- src/", line)
-        if dep and stage in STAGES:
+        if dep and stage in stages:
             if stage not in written:
-                written.add(stage)
-                runs = closure(stage_module(STAGES[stage]["cmd"]))
-                out += [f"{dep.group(1)}- {p.relative_to(ROOT)}\n" for p in sorted(runs)]
+                out += closure_lines(dep.group(1))
             continue
         out.append(line)
+        if deps and stage in stages and not any(str(d).startswith("src/") for d in stages[stage].get("deps", [])):
+            seed_at = deps.group(1) + "  "
+    if seed_at is not None:
+        out += closure_lines(seed_at)
     return "".join(out)
+
+
+def test_write_seeds_the_code_deps_of_a_new_stage():
+    text = (
+        "stages:\n  pack:\n    cmd: python -m llmops.stages.pack\n    deps:\n      - data/corpus\n    "
+        "outs:\n      - out\n"
+    )
+    written = yaml.safe_load(rewrite(text))["stages"]["pack"]["deps"]
+    assert written[0] == "data/corpus" and "src/llmops/stages/pack.py" in written
+    assert set(written[1:]) == {str(p.relative_to(ROOT)) for p in closure("llmops.stages.pack")}
+    assert rewrite(rewrite(text)) == rewrite(text)  # idempotent once seeded
 
 
 if __name__ == "__main__":
