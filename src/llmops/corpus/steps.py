@@ -7,8 +7,9 @@ the number of workers running them."""
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,24 @@ class RankShardReader(PipelineStep):
                 yield Document(text=text, id=doc_id, metadata={"source": source})
 
 
+def _batches(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    for doc in docs:
+        batch.append(doc)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _table(docs: list[Document], schema: pa.Schema) -> pa.Table:
+    """The documents as a table of `schema`'s columns: text, id, or a metadata field."""
+    get = {"text": lambda d: d.text, "id": lambda d: d.id}
+    columns = {f.name: [get.get(f.name, lambda d, k=f.name: d.metadata[k])(d) for d in docs] for f in schema}
+    return pa.table(columns, schema=schema)
+
+
 class RankShardWriter(PipelineStep):
     """Writes the documents it passes on to `{rank:05d}.parquet` (text, id, source), for a later pass."""
 
@@ -93,26 +112,10 @@ class RankShardWriter(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         Path(self.folder).mkdir(parents=True, exist_ok=True)
-        rows: list[Document] = []
         with pq.ParquetWriter(Path(self.folder) / f"{rank:05d}.parquet", self.SCHEMA) as writer:
-            for doc in data:
-                rows.append(doc)
-                if len(rows) >= self.batch:
-                    writer.write_table(self._table(rows))
-                    rows = []
-                yield doc
-            if rows:
-                writer.write_table(self._table(rows))
-
-    def _table(self, docs: list[Document]) -> pa.Table:
-        return pa.table(
-            {
-                "text": [d.text for d in docs],
-                "id": [d.id for d in docs],
-                "source": [d.metadata["source"] for d in docs],
-            },
-            schema=self.SCHEMA,
-        )
+            for batch in _batches(data, self.batch):
+                writer.write_table(_table(batch, self.SCHEMA))
+                yield from batch
 
 
 class Clean(BaseFilter):
@@ -203,34 +206,20 @@ class SplitWriter(PipelineStep):
         self.folder, self.is_val, self.batch = folder, is_val, batch
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        writers = {}
-        for split in ("train", "val"):
-            (Path(self.folder) / split).mkdir(parents=True, exist_ok=True)
-            writers[split] = pq.ParquetWriter(Path(self.folder) / split / f"{rank:05d}.parquet", CORPUS_SCHEMA)
-        try:
-            rows: list[Document] = []
-            for doc in data:
-                rows.append(doc)
-                if len(rows) >= self.batch:
-                    self._flush(rows, writers)
-                    rows = []
-            if rows:
-                self._flush(rows, writers)
-        finally:
-            for w in writers.values():
-                w.close()
+        with contextlib.ExitStack() as stack:
+            writers = {}
+            for split in ("train", "val"):
+                (Path(self.folder) / split).mkdir(parents=True, exist_ok=True)
+                path = Path(self.folder) / split / f"{rank:05d}.parquet"
+                writers[split] = stack.enter_context(pq.ParquetWriter(path, CORPUS_SCHEMA))
+            for batch in _batches(data, self.batch):
+                val = list(self.is_val([d.text for d in batch]))
+                for split, keep in (("train", False), ("val", True)):
+                    part = [d for d, v in zip(batch, val, strict=True) if bool(v) == keep]
+                    self.stat_update(f"{split}_documents", value=len(part))
+                    writers[split].write_table(_table(part, CORPUS_SCHEMA))
         return
         yield  # a generator, as every step is
-
-    def _flush(self, docs: list[Document], writers: dict) -> None:
-        val = list(self.is_val([d.text for d in docs]))
-        for split, keep in (("train", False), ("val", True)):
-            part = [d for d, v in zip(docs, val, strict=True) if bool(v) == keep]
-            self.stat_update(f"{split}_documents", value=len(part))
-            table = pa.table(
-                {"text": [d.text for d in part], "source": [d.metadata["source"] for d in part]}, schema=CORPUS_SCHEMA
-            )
-            writers[split].write_table(table)
 
 
 class Repetition(GopherRepetitionFilter):
