@@ -47,6 +47,7 @@ RUNTIME_KEYS = (
     "tracking.experiment",
     "data.executor.kind",
     "data.executor.workers",
+    "data.executor.address",
 )
 
 

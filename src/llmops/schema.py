@@ -100,9 +100,10 @@ class CorpusPrep(Group):
 
 
 class Executor(Group):
-    kind: Literal["local"]
+    kind: Literal["local", "ray"]
     tasks: Count
     workers: Count | Literal["auto"]
+    address: str | None = None
 
 
 class Data(Group):

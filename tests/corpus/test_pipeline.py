@@ -136,3 +136,60 @@ def test_the_prepared_corpus_gate_reports_every_exclusion_share_and_refuses_a_lo
     lost = {**stats, "documents_in": stats["documents_in"] + 1}  # a document neither kept nor excluded
     assert not gate_result(job, lost, params)
     assert "every input document is either kept or excluded with a reason" in capsys.readouterr().err
+
+
+@pytest.fixture
+def two_node_ray():
+    """A Ray cluster of two nodes on this machine, one CPU each, as `ray start` makes one; its
+    address. Ray keeps Unix sockets under --temp-dir, whose path must stay short."""
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+
+    ray = str(Path(sys.executable).parent / "ray")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    common = ["--num-cpus=1", "--disable-usage-stats"]
+    try:
+        subprocess.run(
+            [ray, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}", *common],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", *common], check=True, capture_output=True)
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_two_node_ray_cluster_makes_the_shards_one_local_worker_makes(planted, two_node_ray):
+    """data.executor.kind=ray: the same output bytes (so the same dedup decisions and token counts)
+    as `local` with 1 worker, and the task logs name both nodes."""
+    import dataclasses
+    import re
+
+    stats_local = summarize(pipeline.run(_job(planted, "local", workers=1)))
+    ray_job = dataclasses.replace(_job(planted, "ray", workers=2), kind="ray", address=two_node_ray)
+    stats_ray = summarize(pipeline.run(ray_job))
+    assert stats_ray == stats_local
+    assert _files(planted / "ray" / "out") == _files(planted / "local" / "out")
+    logs = "".join(p.read_text() for p in (planted / "ray" / "logs").rglob("*.log"))
+    assert len(set(re.findall(r"ray node ([0-9a-f]+)", logs))) == 2, "tasks ran on both nodes"
+
+
+def test_a_ray_address_that_does_not_answer_is_one_line_within_seconds(planted):
+    import dataclasses
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    job = dataclasses.replace(_job(planted, "w", workers=1), kind="ray", address=f"127.0.0.1:{port}")
+    with pytest.raises(pipeline.ClusterUnavailable, match=rf"data.executor.address=127.0.0.1:{port}: no Ray cluster"):
+        pipeline.run(job)
+    assert not (planted / "w" / "out").exists()

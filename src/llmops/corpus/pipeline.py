@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ class Job:
     is_val: Any  # list of texts -> booleans (the LM's validation documents)
     tasks: int
     workers: int
+    kind: str = "local"  # local | ray: which datatrove executor runs the passes (no output byte depends on it)
+    address: str | None = None  # ray: the cluster to join (None: RAY_ADDRESS, else a one-machine cluster)
 
 
 def _text(doc: Document) -> bytes:
@@ -129,15 +132,65 @@ def passes(job: Job) -> list[tuple[str, list, int]]:
 def run(job: Job) -> dict[str, int]:
     """Run every pass (completed tasks are skipped), then count what each step removed. datatrove's
     own log lines (several per task) go to work/logs/datatrove.log, not to the stage's output."""
-    with _stderr_to(job.work / "logs" / "datatrove.log"):
+    with _stderr_to(job.work / "logs" / "datatrove.log"), _cluster(job):
         for name, pipeline, tasks in passes(job):
-            LocalPipelineExecutor(
-                pipeline,
-                tasks=tasks,
-                workers=max(1, min(job.workers, tasks)),
-                logging_dir=str(job.work / "logs" / name),
-            ).run()
+            executor(job, [steps.NodeStamp(), *pipeline], tasks, logging_dir=job.work / "logs" / name).run()
     return counts(job.work)
+
+
+def executor(job: Job, pipeline: list, tasks: int, logging_dir: Path):
+    """datatrove's executor of `job.kind` for one pass. Ray runs each task as a one-CPU actor on
+    whichever node has room: every node must see `job.work` and the inputs at the same absolute
+    path (a shared filesystem) and have this project installed."""
+    if job.kind == "ray":
+        from datatrove.executor.ray import RayPipelineExecutor
+
+        return RayPipelineExecutor(
+            pipeline,
+            tasks=tasks,
+            workers=max(1, min(job.workers, tasks)),
+            logging_dir=str(logging_dir),
+            cpus_per_task=1,
+            mem_per_cpu_gb=1,
+        )
+    return LocalPipelineExecutor(
+        pipeline, tasks=tasks, workers=max(1, min(job.workers, tasks)), logging_dir=str(logging_dir)
+    )
+
+
+class ClusterUnavailable(RuntimeError):
+    """The Ray cluster named by data.executor.address (or RAY_ADDRESS) did not answer."""
+
+
+def check_cluster(address: str | None, timeout: float = 5.0) -> None:
+    """A host:port address answers a TCP connection within `timeout`, else ClusterUnavailable:
+    ray.init itself retries an address that is down for minutes before it gives up."""
+    if not address or address in ("auto", "local") or "://" in address or ":" not in address:
+        return
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as err:
+        raise ClusterUnavailable(
+            f"data.executor.address={address}: no Ray cluster answered within {timeout:g} s ({err}); start one "
+            "(`ray start --head`) or set data.executor.kind=local"
+        ) from None
+
+
+@contextlib.contextmanager
+def _cluster(job: Job) -> Iterator[None]:
+    """For ray: connect to the cluster (or start a one-machine one) for the length of the run."""
+    if job.kind != "ray":
+        yield
+        return
+    import ray
+
+    check_cluster(job.address or os.environ.get("RAY_ADDRESS"))
+    ray.init(address=job.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 @contextlib.contextmanager

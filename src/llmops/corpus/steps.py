@@ -59,6 +59,30 @@ class RowGroupReader(PipelineStep):
             yield Document(text=text, id=f"{Path(path).name}/{group}/{i}", metadata={"source": src})
 
 
+class NodeStamp(PipelineStep):
+    """Says in the task's log which machine ran it (the Ray node id when under Ray), and passes
+    everything on: a task log then tells where each shard was made."""
+
+    name = "node"
+    type = "🏷 - STAMP"
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        import socket
+
+        from datatrove.utils.logging import logger
+
+        node = socket.gethostname()
+        try:
+            import ray
+
+            if ray.is_initialized():
+                node = f"{node} ray node {ray.get_runtime_context().get_node_id()}"
+        except ImportError:
+            pass
+        logger.info(f"task {rank}/{world_size} on {node}")  # now: a generator would log only when read
+        return data  # as given: a step that starts a pass refuses any input, even an empty one
+
+
 class RankShardReader(PipelineStep):
     """The shard an earlier pass wrote for this very rank (`{rank:05d}.parquet`), or nothing: MinHash
     and exact dedup address documents by (rank, position), so a rank must read back its own file."""

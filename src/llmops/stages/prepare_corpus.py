@@ -66,27 +66,37 @@ def main() -> int:
 
 def build(params) -> pipeline.Job:
     pp, executor = params.data.preprocess, params.data.executor
-    inputs = [(str(VALIDATED / "corpus.parquet"), None), (str(PROCESSED / "train.parquet"), "labeled_train")]
-    held_out = [str(PROCESSED / "val.parquet"), str(PROCESSED / "test.parquet")]
+    # absolute paths: a Ray worker on another node starts in a folder of its own
+    inputs = [(_abs(VALIDATED / "corpus.parquet"), None), (_abs(PROCESSED / "train.parquet"), "labeled_train")]
+    held_out = [_abs(PROCESSED / "val.parquet"), _abs(PROCESSED / "test.parquet")]
     prep = _plain(params.data.corpus_prep)
     settings = {"prep": prep, "preprocess": _plain(pp), "tasks": int(executor.tasks), "seed": int(params.seed)}
     return pipeline.Job(
         inputs=inputs,
         held_out=held_out,
-        work=WORK / _key(settings, [p for p, _ in inputs] + held_out),
+        work=Path.cwd() / WORK / _key(settings, [p for p, _ in inputs] + held_out),
         prep=prep,
         clean=cleaner(pp),
         is_val=_HoldOut(float(pp.corpus_val_fraction), int(params.seed)),
         tasks=int(executor.tasks),
         workers=usable_workers(executor.get("workers", "auto")),
+        kind=str(executor.get("kind", "local")),
+        address=executor.get("address"),
     )
+
+
+def _abs(path: Path) -> str:
+    return str(Path.cwd() / path)
 
 
 def fit(job: pipeline.Job) -> dict[str, int]:
     """Run (or resume) the pipeline; work folders of other params or inputs are stale: dropped."""
-    for stale in (p for p in WORK.glob("*") if p != job.work):
+    for stale in (p for p in (Path.cwd() / WORK).glob("*") if p != job.work):
         shutil.rmtree(stale, ignore_errors=True)
-    return summarize(pipeline.run(job))
+    try:
+        return summarize(pipeline.run(job))
+    except pipeline.ClusterUnavailable as err:
+        raise StageError(str(err)) from None
 
 
 STEPS = ("clean", "length", "repetition", "decontaminate", "exact_duplicate", "near_duplicate")
