@@ -7,6 +7,7 @@ Pydantic models mirror conf/'s groups; only keys with a rule are listed, the res
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -64,12 +65,7 @@ class Corpus(Group):
     @model_validator(mode="after")
     def dep_covers_paths(self) -> Corpus:
         """DVC reruns ingest when `dep` changes: a corpus path outside it could change unseen."""
-        from pathlib import PurePosixPath
-
-        def fixed(entry: str) -> PurePosixPath:  # the folder a glob searches
-            parts = PurePosixPath(entry).parts
-            return PurePosixPath(*parts[: next((i for i, p in enumerate(parts) if set(p) & set("*?[")), len(parts))])
-
+        fixed = static_part
         dep = PurePosixPath(self.dep)
         if fixed(self.dep) != dep:
             raise ValueError(
@@ -83,6 +79,15 @@ class Corpus(Group):
                     "when it changes; set data.corpus.dep to a folder holding every path in data.corpus.paths"
                 )
         return self
+
+
+GLOB_CHARS = set("*?[")
+
+
+def static_part(entry: str) -> PurePosixPath:
+    """The folder a glob searches (the entry itself when it has no wildcard; `.` for a bare glob)."""
+    parts = PurePosixPath(entry).parts
+    return PurePosixPath(*parts[: next((i for i, p in enumerate(parts) if GLOB_CHARS & set(p)), len(parts))])
 
 
 class Minhash(Group):

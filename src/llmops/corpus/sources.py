@@ -19,13 +19,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from llmops import schema
 from llmops.data import encoding as enc
 from llmops.data.errors import DataSourceError, clip
 
 BATCH = 10_000  # documents per batch: memory stays flat in shard size
 SUFFIXES = (".txt", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".parquet", ".csv", ".csv.gz", ".tsv", ".tsv.gz")
 TXT_SPLITS = ("blank_line", "line")
-GLOB_CHARS = set("*?[")
 
 
 def shard_kind(path: Path) -> str | None:
@@ -49,7 +49,7 @@ def resolve(paths: list[str], root: Path) -> list[Path]:
     naming no shard is an error, never 0 documents."""
     out: list[Path] = []
     for entry in paths:
-        if GLOB_CHARS & set(entry):
+        if schema.GLOB_CHARS & set(entry):
             found = sorted(Path(p) for p in glob.glob(str(root / entry), recursive=True))
             shards = [p for p in found if p.is_file() and shard_kind(p)]
             if not shards:
@@ -74,10 +74,9 @@ def resolve(paths: list[str], root: Path) -> list[Path]:
 
 
 def static_part(entry: str) -> Path:
-    """The folder a glob searches (the entry itself when it has no wildcard)."""
-    parts = Path(entry).parts
-    fixed = list(parts[: next((i for i, p in enumerate(parts) if GLOB_CHARS & set(p)), len(parts))])
-    return Path(*fixed) if fixed else Path(".")
+    """The folder a glob searches, as a Path (the rule is the params schema's, which also checks
+    that data.corpus.dep holds it)."""
+    return Path(schema.static_part(entry))
 
 
 def _supported() -> str:
