@@ -142,20 +142,12 @@ def executor(job: Job, pipeline: list, tasks: int, logging_dir: Path):
     """datatrove's executor of `job.kind` for one pass. Ray runs each task as a one-CPU actor on
     whichever node has room: every node must see `job.work` and the inputs at the same absolute
     path (a shared filesystem) and have this project installed."""
+    common = {"tasks": tasks, "workers": max(1, min(job.workers, tasks)), "logging_dir": str(logging_dir)}
     if job.kind == "ray":
         from datatrove.executor.ray import RayPipelineExecutor
 
-        return RayPipelineExecutor(
-            pipeline,
-            tasks=tasks,
-            workers=max(1, min(job.workers, tasks)),
-            logging_dir=str(logging_dir),
-            cpus_per_task=1,
-            mem_per_cpu_gb=1,
-        )
-    return LocalPipelineExecutor(
-        pipeline, tasks=tasks, workers=max(1, min(job.workers, tasks)), logging_dir=str(logging_dir)
-    )
+        return RayPipelineExecutor(pipeline, cpus_per_task=1, mem_per_cpu_gb=1, **common)
+    return LocalPipelineExecutor(pipeline, **common)
 
 
 class ClusterUnavailable(RuntimeError):

@@ -12,9 +12,9 @@ import glob
 import gzip
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,6 +24,7 @@ from llmops.data import encoding as enc
 from llmops.data.errors import DataSourceError, clip
 
 BATCH = 10_000  # documents per batch: memory stays flat in shard size
+T = TypeVar("T")
 SUFFIXES = (".txt", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".parquet", ".csv", ".csv.gz", ".tsv", ".tsv.gz")
 TXT_SPLITS = ("blank_line", "line")
 
@@ -92,20 +93,21 @@ def iter_documents(path: Path, text_key: str = "text", txt_split: str = "blank_l
         raise DataSourceError(f"{path}: file is empty (0 bytes)")
     kind = shard_kind(path)
     if kind == "txt":
-        yield from _batched(_txt_documents(path, txt_split))
+        yield from batched(_txt_documents(path, txt_split))
     elif kind == "jsonl":
-        yield from _batched(_jsonl_documents(path, text_key))
+        yield from batched(_jsonl_documents(path, text_key))
     elif kind == "parquet":
         yield from _parquet(path, text_key)
     else:
         yield from _csv(path, text_key, "\t" if kind == "tsv" else ",")
 
 
-def _batched(docs: Iterator[str]) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for doc in docs:
-        batch.append(doc)
-        if len(batch) >= BATCH:
+def batched(items: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
+    """Lists of `size` items, the last one shorter (itertools.batched is Python 3.12+)."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
             yield batch
             batch = []
     if batch:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from datatrove.pipeline.dedup import MinhashDedupSignature
 from datatrove.pipeline.filters import GopherRepetitionFilter
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from llmops.corpus.sources import CORPUS_SCHEMA
+from llmops.corpus.sources import CORPUS_SCHEMA, batched
 
 WORDS_ONLY_RE = re.compile(r"\w+(?:['’]\w+)*")
 
@@ -102,17 +102,6 @@ class RankShardReader(PipelineStep):
                 yield Document(text=text, id=doc_id, metadata={"source": source})
 
 
-def _batches(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
-    batch: list[Document] = []
-    for doc in docs:
-        batch.append(doc)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _table(docs: list[Document], schema: pa.Schema) -> pa.Table:
     """The documents as a table of `schema`'s columns: text, id, or a metadata field."""
     get = {"text": lambda d: d.text, "id": lambda d: d.id}
@@ -134,7 +123,7 @@ class RankShardWriter(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         Path(self.folder).mkdir(parents=True, exist_ok=True)
         with pq.ParquetWriter(Path(self.folder) / f"{rank:05d}.parquet", self.SCHEMA) as writer:
-            for batch in _batches(data, self.batch):
+            for batch in batched(data, self.batch):
                 writer.write_table(_table(batch, self.SCHEMA))
                 yield from batch
 
@@ -233,7 +222,7 @@ class SplitWriter(PipelineStep):
                 (Path(self.folder) / split).mkdir(parents=True, exist_ok=True)
                 path = Path(self.folder) / split / f"{rank:05d}.parquet"
                 writers[split] = stack.enter_context(pq.ParquetWriter(path, CORPUS_SCHEMA))
-            for batch in _batches(data, self.batch):
+            for batch in batched(data, self.batch):
                 val = list(self.is_val([d.text for d in batch]))
                 for split, keep in (("train", False), ("val", True)):
                     part = [d for d, v in zip(batch, val, strict=True) if bool(v) == keep]
