@@ -1,5 +1,6 @@
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -46,6 +47,35 @@ def copy_repo(dest: Path) -> Path:
     ):
         subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
     return dest
+
+
+def _shared_scope(module: str) -> str | None:
+    """The xdist work unit a test module belongs to when its tests share an expensive fixture:
+    "ci_pipeline" for every module whose functions request the session's ci pipeline (it is built
+    once per worker, so they all go to one), the module itself when it has a module-scoped fixture,
+    else None (each test on its own)."""
+    path = ROOT / module
+    if not path.is_file():
+        return None
+    text = path.read_text()
+    if re.search(r"def \w+\([^)]*\bci_pipeline\b", text):
+        return "ci_pipeline"
+    return module if 'scope="module"' in text else None
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent under -p no:xdist
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` on our own groups (`_shared_scope`): xdist marks its groups by rewriting
+    a test's node id, which pytest 9 no longer lets it do. Largest units are sent first."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _shared_scope(nodeid.split("::", 1)[0]) or nodeid
+
+    return SharedFixtureScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,12 @@ from ..conftest import VENV_BIN, background_server, free_port
 
 LABELS = ["negative", "neutral", "positive"]
 TEXTS = ["I love this car", "stuck in traffic again", "the bus comes at nine"]
+SERVED = "served-classifier"  # registered by the fixture; the gating tests use names of their own
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    """A tracking store with a tiny classifier logged and registered three times."""
+    """A tracking store with a tiny classifier registered once as the champion of SERVED."""
     import mlflow
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
@@ -44,6 +45,7 @@ def registry(tmp_path_factory):
     uri = f"sqlite:///{root}/mlflow.db"
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("registry-test")
+    _register(uri, model_dir, 0.70, name=SERVED)  # the champion the serving tests load, whatever ran before
     return root, uri, model_dir
 
 
@@ -141,7 +143,7 @@ def test_pyfunc_predicts_labels_and_probabilities(registry):
 
     _, uri, _ = registry
     mlflow.set_tracking_uri(uri)
-    model = mlflow.pyfunc.load_model("models:/llmops-classifier@champion")
+    model = mlflow.pyfunc.load_model(f"models:/{SERVED}@champion")
     out = model.predict(pd.DataFrame({"text": TEXTS}))
     assert list(out.columns) == ["label", "prob_negative", "prob_neutral", "prob_positive"]
     assert set(out["label"]) <= set(LABELS)
@@ -149,9 +151,9 @@ def test_pyfunc_predicts_labels_and_probabilities(registry):
     sig = model.metadata.signature
     assert sig.inputs.input_names() == ["text"]
     # logged from code: loading runs pyfunc_model.py, nothing is unpickled
-    local = mlflow.artifacts.download_artifacts("models:/llmops-classifier@champion")
+    local = mlflow.artifacts.download_artifacts(f"models:/{SERVED}@champion")
     assert not list(Path(local).rglob("*.pkl")) and "pyfunc_model.py" in (Path(local) / "MLmodel").read_text()
-    reqs = open(mlflow.pyfunc.get_model_dependencies("models:/llmops-classifier@champion")).read()
+    reqs = open(mlflow.pyfunc.get_model_dependencies(f"models:/{SERVED}@champion")).read()
     assert "torch==2.13.0" in reqs and "+cpu" not in reqs and "transformers==5.24.0" in reqs
 
 
@@ -176,8 +178,8 @@ def test_a_pickle_planted_in_the_model_artifacts_is_never_run(registry, tmp_path
     _, uri, _ = registry
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
-    version = client.get_model_version_by_alias("llmops-classifier", "champion")
-    where = client.get_model_version_download_uri("llmops-classifier", version.version)
+    version = client.get_model_version_by_alias(SERVED, "champion")
+    where = client.get_model_version_download_uri(SERVED, version.version)
     stored = Path(unquote(urlparse(where).path)) if where.startswith("file:") else Path(where)
     assert (stored / "MLmodel").exists(), where
     probe = tmp_path / "probe"
@@ -189,7 +191,7 @@ def test_a_pickle_planted_in_the_model_artifacts_is_never_run(registry, tmp_path
         target = stored / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(pickle.dumps(_Planted(marker)))
-    model = mlflow.pyfunc.load_model("models:/llmops-classifier@champion")
+    model = mlflow.pyfunc.load_model(f"models:/{SERVED}@champion")
     assert len(model.predict(pd.DataFrame({"text": TEXTS}))) == len(TEXTS)
     assert not marker.exists(), "loading the registered model unpickled a planted file"
 
@@ -203,7 +205,7 @@ def test_mlflow_models_serve_answers_invocations(registry):
         "models",
         "serve",
         "-m",
-        "models:/llmops-classifier@champion",
+        f"models:/{SERVED}@champion",
         "--env-manager",
         "local",
         "-h",
@@ -228,7 +230,7 @@ def test_predict_cli_prints_labels_and_probabilities(registry, source, capsys, m
     _, uri, model_dir = registry
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     (tmp_path / "texts.csv").write_text("text\nfirst line\nsecond line\n")
-    model = str(model_dir) if source == "directory" else "models:/llmops-classifier@champion"
+    model = str(model_dir) if source == "directory" else f"models:/{SERVED}@champion"
     assert main(["predict", "one text", "--file", str(tmp_path / "texts.csv"), "--model", model]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [x["text"] for x in lines] == ["one text", "first line", "second line"]
