@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -102,6 +103,7 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
         "reports/evaluate.md",
         "reports/evaluate/confusion.csv",
         "reports/evaluate/confusion_matrix.png",
+        "reports/model_card.md",
         *[f"reports/runs/{s}.json" for s in RUN_NAMES],
         "reports/curves/pretrain/train_loss.csv",
         "reports/curves/finetune/val_f1_macro.csv",
@@ -148,6 +150,8 @@ def test_every_stage_runs_and_writes_its_outputs(pipeline):
 
 
 def test_mlflow_runs_lineage_and_registry(pipeline):
+    import mlflow
+
     ws, env, _ = pipeline
     runs = runs_by_stage(env)
     assert set(runs) == set(RUN_NAMES) - {"params"}
@@ -182,6 +186,16 @@ def test_mlflow_runs_lineage_and_registry(pipeline):
     assert len(champion.tags["llmops.data_sha256"]) == 64
     assert json.loads(champion.tags["llmops.labels"]) == ["negative", "neutral", "positive"]
     assert champion.tags["llmops.overrides"] == "experiment=ci tracking.register=true"
+    # the model card: in the workspace, on the evaluate run, with the model, and as the description
+    card = (ws / "reports/model_card.md").read_text()
+    assert f"# Model Card for {MODEL}" in card and last["evaluate"].info.run_id in card
+    assert f"{MODEL} v1, champion" in card and "{{" not in card and "[More Information Needed]" not in card
+    assert "model_card.md" in {a.path for a in client(env).list_artifacts(last["evaluate"].info.run_id)}
+    shipped = Path(
+        mlflow.artifacts.download_artifacts(f"models:/{MODEL}@champion", tracking_uri=env["MLFLOW_TRACKING_URI"])
+    )
+    assert (next(shipped.rglob("model_card.md"))).read_text().startswith("---\n")
+    assert champion.description.startswith(f"{MODEL}: test macro-F1") and len(champion.description) <= 4000
 
 
 def test_the_learning_curve_reports_each_budget_paired_by_seed_with_a_run_per_cell(pipeline):

@@ -1,6 +1,6 @@
 """evaluate: score the classifier on the test split against majority and TF-IDF baselines on the
-same split -> metrics/evaluate.json, reports/evaluate/ (confusion CSV for DVC plots, PNG) and
-reports/evaluate.md."""
+same split -> metrics/evaluate.json, reports/evaluate/ (confusion CSV for DVC plots, PNG),
+reports/evaluate.md and the model card, reports/model_card.md, which ships with the registered model."""
 
 from __future__ import annotations
 
@@ -23,6 +23,28 @@ PLOTS = Path("reports/evaluate")
 REPORT = Path("reports/evaluate.md")
 REGISTRY = Path("reports/runs/registry.json")
 LEARNING_CURVE = Path("metrics/learning_curve.json")
+CARD = Path("reports/model_card.md")
+# The hyperparameters the model card lists; evaluate declares each in dvc.yaml
+CARD_PARAMS = (
+    "model.arch",
+    "model.d_model",
+    "model.n_layers",
+    "model.n_heads",
+    "model.d_ff",
+    "model.context_length",
+    "tokenizer.vocab_size",
+    "pretrain.max_steps",
+    "pretrain.batch_size",
+    "pretrain.lr",
+    "finetune.init",
+    "finetune.checkpoint",
+    "finetune.lr",
+    "finetune.batch_size",
+    "finetune.epochs",
+    "finetune.max_steps",
+    "finetune.max_length",
+    "finetune.pooling",
+)
 
 
 def main() -> int:
@@ -38,13 +60,16 @@ def main() -> int:
     y_train, y_test = train["label"].map(label_id).to_numpy(), test["label"].map(label_id).to_numpy()
     m, pred = score(params, labels=labels, train=train, test=test, y_train=y_train, y_test=y_test)
 
+    facts = card_facts(params, labels=labels, m=m, train=train, test=test, y_test=y_test, pred=pred)
     lineage = read_json(MODEL / "mlflow_run.json")
     with stage_run("evaluate", params, ["seed"], tags={"llmops.upstream.finetune_run": lineage["run_id"]}):
         write_reports(m, labels=labels, y_test=y_test, pred=pred)
         mlflow.log_metrics({k: float(v) for k, v in m.items() if isinstance(v, int | float | np.floating)})
         for path in (METRICS, REPORT, PLOTS / "confusion_matrix.png"):
             mlflow.log_artifact(str(path))
-        _register(params, labels, m=m, test=test, y_test=y_test)
+        facts["lineage"] = {**_card_lineage(), "fine-tuning MLflow run": lineage["run_id"]}
+        facts["registry"] = _register(params, labels, m=m, test=test, y_test=y_test, facts=facts)
+        write_card(facts)
     scratch = (
         f", from scratch {m['scratch_f1_macro']:.3f}: gain {m['pretrain_gain_f1']:+.3f}"
         if "scratch_f1_macro" in m
@@ -107,6 +132,69 @@ def write_reports(m: dict, labels: list[str], y_test: np.ndarray, pred: np.ndarr
     write_text(REPORT, markdown(m, labels, learning_curve=learning_curve))
 
 
+def card_facts(
+    params, labels: list[str], m: dict, train: pd.DataFrame, test: pd.DataFrame, y_test: np.ndarray, pred: np.ndarray
+) -> dict:
+    """What the model card says, from files only: the metrics with bootstrap intervals, the
+    confusion matrix, the data's sources, splits, class balance and dropped rows, the params, the
+    learning curve, and the share of test texts cut at finetune.max_length."""
+    from omegaconf import OmegaConf
+    from sklearn.metrics import confusion_matrix
+
+    from llmops.data.split import processed_fingerprint
+    from llmops.evaluation.model_card import bootstrap_intervals
+    from llmops.models.hf import load_hf_tokenizer
+
+    stats = read_json(DATA / "stats.json")
+    not_dropped = {"validated_rows", "train_rows", "val_rows", "test_rows", "conflicting_texts"}
+    tokenizer = load_hf_tokenizer(MODEL)
+    max_length = int(params.finetune.max_length)
+    # +1: the EOS token the classifier reads last
+    lengths = [
+        len(ids) + 1 for ids in tokenizer(test["text"].tolist(), add_special_tokens=False, verbose=False)["input_ids"]
+    ]
+    counts = train["label"].value_counts()
+    return {
+        "model_name": _model_name(params),
+        "task": str(params.data.task),
+        "labels": labels,
+        "metrics": m,
+        "intervals": bootstrap_intervals(y_test, pred, labels, seed=int(params.seed)),
+        "confusion": confusion_matrix(y_test, pred, labels=range(len(labels))).tolist(),
+        "data": {
+            "sources": read_json(DATA / "manifest.json")["sources"],
+            "fingerprint": processed_fingerprint(DATA),
+            "split_sizes": {k: int(stats[f"{k}_rows"]) for k in ("train", "val", "test")},
+            "class_balance": {lab: int(counts.get(lab, 0)) for lab in labels},
+            "dropped": {k: int(v) for k, v in stats.items() if k not in not_dropped},
+        },
+        "params": {
+            "hyperparameters": {k: OmegaConf.select(params, k) for k in CARD_PARAMS},
+            "seed": int(params.seed),
+            "precision": str(params.trainer.precision),
+        },
+        "learning_curve": read_json(LEARNING_CURVE) if LEARNING_CURVE.exists() else None,
+        "max_length": max_length,
+        "truncation_share": float(np.mean([n > max_length for n in lengths])) if lengths else 0.0,
+        "non_ascii_share": float(train["text"].map(lambda t: any(c.isalpha() and ord(c) > 127 for c in t)).mean()),
+    }
+
+
+def write_card(facts: dict) -> None:
+    import mlflow
+
+    from llmops.evaluation.model_card import render
+
+    write_text(CARD, render(facts))
+    mlflow.log_artifact(str(CARD))
+
+
+def _model_name(params) -> str:
+    from llmops.tracking.registry import model_name
+
+    return model_name(params.tracking, params.data.task)
+
+
 def headline(m: dict) -> dict:
     """The few figures to compare runs by, `dvc metrics show` within 120 columns: test and
     validation macro-F1, accuracy, the baselines, the pre-training gain at full data and at the
@@ -129,19 +217,24 @@ def headline(m: dict) -> dict:
     return {k: round(v, 4) for k, v in out.items() if v is not None}
 
 
-def _register(params, labels: list[str], m: dict, test: pd.DataFrame, y_test: np.ndarray) -> dict:
+def _register(params, labels: list[str], m: dict, test: pd.DataFrame, y_test: np.ndarray, facts: dict) -> dict:
     """Log the classifier as a pyfunc model, register it under the task's model name, and run the
     champion gate, re-scoring the champion on this test split. Not registered, and said why: where
     tracking.register rules it out (the ci smoke setup, exploratory `dvc exp run`s), a model below
     the floor (tracking.min_gain_over_majority over the majority-class baseline), and weights that
-    are already a version of this model."""
+    are already a version of this model. A registered version carries the model card: in its
+    artifacts (written before the gate, so that copy points to the description for the decision)
+    and, summarised, as its description."""
+    import tempfile
+
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    from llmops.evaluation import model_card
     from llmops.io import sha256
     from llmops.tracking import pyfunc, registry
 
-    name = registry.model_name(params.tracking, params.data.task)
+    name = _model_name(params)
     client = MlflowClient(mlflow.get_tracking_uri())
     weights = sha256(MODEL / "model.safetensors")
     register, why = registry.should_register(params.tracking.register)
@@ -156,7 +249,10 @@ def _register(params, labels: list[str], m: dict, test: pd.DataFrame, y_test: np
         write_json(REGISTRY, decision)
         print(f"evaluate: not registered ({reason})")
         return decision
-    info = pyfunc.log_classifier(MODEL, labels, name)
+    with tempfile.TemporaryDirectory() as tmp:
+        card = Path(tmp) / "model_card.md"
+        card.write_text(model_card.render({**facts, "registry": None}))
+        info = pyfunc.log_classifier(MODEL, labels, name, card=card)
     decision = registry.gate(
         client,
         name=name,
@@ -175,9 +271,11 @@ def _register(params, labels: list[str], m: dict, test: pd.DataFrame, y_test: np
             "llmops.registry.reason": decision["reason"][:500],
         }
     )
+    client.update_model_version(name, decision["version"], description=model_card.summary(facts))
     if decision["champion_score_before"] is not None:
         mlflow.log_metric("summary/champion_f1_macro_rescored", decision["champion_score_before"])
-    write_json(REGISTRY, {"registered": True, **decision})
+    decision = {"registered": True, **decision}
+    write_json(REGISTRY, decision)
     print(f"evaluate: registered {name} v{decision['version']} as {decision['decision']} ({decision['reason']})")
     return decision
 
@@ -211,6 +309,16 @@ def _lineage() -> dict[str, str]:
         "llmops.git_commit": context["llmops.git_commit"],
         "llmops.dvc_experiment": context.get("llmops.dvc_experiment", "(none)"),
         "llmops.run_id": mlflow.active_run().info.run_id,
+    }
+
+
+def _card_lineage() -> dict[str, str]:
+    tags = _lineage()
+    return {
+        "evaluate MLflow run": tags["llmops.run_id"],
+        "git commit": tags["llmops.git_commit"],
+        "DVC experiment": tags["llmops.dvc_experiment"],
+        "overrides": tags["llmops.overrides"] or "(none)",
     }
 
 

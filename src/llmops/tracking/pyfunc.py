@@ -52,12 +52,13 @@ def signature(labels: list[str]):
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
-def log_classifier(model_dir: Path, labels: list[str], registered_name: str | None):
-    """Log (and register) the classifier in the active run; returns MLflow's ModelInfo."""
+def log_classifier(model_dir: Path, labels: list[str], registered_name: str | None, card: Path | None = None):
+    """Log (and register) the classifier in the active run, with its model card when given;
+    returns MLflow's ModelInfo."""
     return mlflow.pyfunc.log_model(
         name="classifier",
         python_model=str(Path(__file__).with_name("pyfunc_model.py")),
-        artifacts={"model_dir": str(model_dir)},
+        artifacts={"model_dir": str(model_dir), **({"model_card": str(card)} if card else {})},
         code_paths=[str(Path(llmops.__file__).parent)],
         pip_requirements=pip_requirements(),
         signature=signature(labels),
