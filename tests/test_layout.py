@@ -18,6 +18,7 @@ FORBIDDEN = {
     "tracking": ("lightning", "llmops.training"),
     "training": ("llmops.evaluation",),
     "label_efficiency": ("llmops.tracking",),
+    "monitoring": ("lightning", "llmops.training", "llmops.tracking"),
 }
 NOTHING_IMPORTS = ("llmops.stages", "llmops.cli")  # the top: no area imports it
 # label_efficiency sits on training and evaluation: only stages (and benchmarks) import it

@@ -5,6 +5,7 @@ llmops generate "prompt" [--model models/pretrained] [--max-new-tokens 40]
 llmops serve [--model models:/tweet-sentiment-classifier@champion] [--port 5001]
 llmops retrain [override ...]
 llmops smoke [override ...]
+llmops drift BATCH [--text-column text] [--label-column L] [--out reports/drift/<batch>] [--n 500]
 
 User errors (a missing model or file, a wrong column) print one line and exit 2.
 """
@@ -201,6 +202,47 @@ def _exp_file(name: str, path: str) -> str:
     return subprocess.run(["git", "show", f"{ref}:{path}"], capture_output=True, text=True, check=True).stdout
 
 
+def _drift(args: argparse.Namespace) -> int:
+    """Exit 0 when the batch looks like the training data, 3 on drift, 2 on a user error."""
+    from llmops.errors import StageError
+    from llmops.monitoring import check
+
+    batch = Path(args.batch)
+    out = Path(args.out) if args.out else Path("reports/drift") / batch.name.split(".")[0]
+    model, data = _model_dir(args.model, "fine-tuned classifier"), Path(args.data)
+    if not (data / "train.parquet").is_file():
+        raise UserError(f"no reference at {data.resolve()}/train.parquet (run `make repro` in the workspace first)")
+    settings = check.Settings(n=args.n, seed=args.seed, min_labels=args.min_labels)
+    try:
+        verdict, sample, conf = check.check(
+            batch,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            model_dir=model,
+            data_dir=data,
+            s=settings,
+        )
+    except StageError as err:
+        raise UserError(str(err)) from None
+    check.write(out, verdict=verdict, sample=sample, conf=conf, s=settings)
+    print(check.summary_line(verdict, out))
+    return 3 if verdict["status"] == "drift" else 0
+
+
+def _drift_parser(sub) -> None:
+    d = sub.add_parser("drift", help="is a batch still like the training data? verdict.json + report.html")
+    d.add_argument("batch", help="a CSV/TSV/JSONL/Parquet file of texts (labels optional)")
+    d.add_argument("--text-column", default="text")
+    d.add_argument("--label-column", help="the batch's labels, when it has them")
+    d.add_argument("--out", help="default: reports/drift/<batch name>")
+    d.add_argument("--n", type=int, default=500, help="rows compared: a seeded sample of the batch")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--min-labels", type=int, default=200, help="labels needed to retrain on a drifted batch")
+    d.add_argument("--model", default="models/classifier")
+    d.add_argument("--data", default="data/processed", help="the reference: train and val splits")
+    d.set_defaults(func=_drift)
+
+
 def _retrain(args: argparse.Namespace) -> int:
     from llmops.retrain import main as retrain_main
 
@@ -248,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("revisions", nargs="*", help="git revisions or experiment names to overlay (dvc plots diff)")
     pl.add_argument("-o", "--out", default="reports/plots")
     pl.set_defaults(func=_plots)
+    _drift_parser(sub)
     args = parser.parse_args(argv)
     from llmops.console import quiet_third_party
 

@@ -225,14 +225,12 @@ def _register(params, labels: list[str], m: dict, test: pd.DataFrame, y_test: np
     are already a version of this model. A registered version carries the model card: in its
     artifacts (written before the gate, so that copy points to the description for the decision)
     and, summarised, as its description."""
-    import tempfile
-
     import mlflow
     from mlflow.tracking import MlflowClient
 
     from llmops.evaluation import model_card
     from llmops.io import sha256
-    from llmops.tracking import pyfunc, registry
+    from llmops.tracking import registry
 
     name = _model_name(params)
     client = MlflowClient(mlflow.get_tracking_uri())
@@ -249,10 +247,7 @@ def _register(params, labels: list[str], m: dict, test: pd.DataFrame, y_test: np
         write_json(REGISTRY, decision)
         print(f"evaluate: not registered ({reason})")
         return decision
-    with tempfile.TemporaryDirectory() as tmp:
-        card = Path(tmp) / "model_card.md"
-        card.write_text(model_card.render({**facts, "registry": None}))
-        info = pyfunc.log_classifier(MODEL, labels, name, card=card)
+    info = _log_with_card(labels, name=name, facts=facts)
     decision = registry.gate(
         client,
         name=name,
@@ -278,6 +273,19 @@ def _register(params, labels: list[str], m: dict, test: pd.DataFrame, y_test: np
     write_json(REGISTRY, decision)
     print(f"evaluate: registered {name} v{decision['version']} as {decision['decision']} ({decision['reason']})")
     return decision
+
+
+def _log_with_card(labels: list[str], name: str, facts: dict):
+    """Log and register the classifier with its model card (rendered before the gate decides)."""
+    import tempfile
+
+    from llmops.evaluation import model_card
+    from llmops.tracking import pyfunc
+
+    with tempfile.TemporaryDirectory() as tmp:
+        card = Path(tmp) / "model_card.md"
+        card.write_text(model_card.render({**facts, "registry": None}))
+        return pyfunc.log_classifier(MODEL, labels, name, card=card)
 
 
 def _rescorer(name: str, labels: list[str], test: pd.DataFrame, y_test: np.ndarray):

@@ -1,0 +1,1 @@
+"""Drift: is new data still the data the model was made for (llmops drift)."""

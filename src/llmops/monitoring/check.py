@@ -1,0 +1,139 @@
+"""`llmops drift BATCH`: read a batch, clean it the way the training data was cleaned, score it
+with the workspace's classifier, compare it with the workspace's reference, write verdict.json,
+report.html (and label_sample.csv when labels are needed) into one folder, all or nothing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from llmops.errors import StageError
+from llmops.monitoring import drift
+
+
+@dataclass
+class Settings:
+    n: int = 500  # rows compared (a seeded sample of the batch)
+    seed: int = 0
+    min_n: int = 100  # fewer rows: insufficient
+    min_labels: int = 200  # a drifted batch with this many labels is enough to retrain on
+    label_sample: int = 100  # rows to label when it is not
+
+
+def read_batch(path: Path, text_column: str, label_column: str | None, labels: list[str]) -> pd.DataFrame:
+    """The batch's text (and label) columns; a user error is one StageError naming the file, the
+    column or the row."""
+    from llmops.data.errors import DataSourceError
+    from llmops.data.sources import iter_table
+
+    if not path.is_file():
+        raise StageError(f"{path}: no such file")
+    try:
+        df = pd.concat(list(iter_table(path)), ignore_index=True)
+    except DataSourceError as err:  # its message names the file
+        raise StageError(str(err)) from None
+    except ValueError as err:
+        raise StageError(f"{path}: cannot be read ({err})") from None
+    for col in filter(None, (text_column, label_column)):
+        if col not in df.columns:
+            columns = ", ".join(str(c) for c in df.columns if c != "row")  # row: our record number
+            raise StageError(f"{path}: no column '{col}' (columns: {columns})")
+    df = df.dropna(subset=[text_column])
+    if df.empty:
+        raise StageError(f"{path}: no rows with a text in column '{text_column}'")
+    out = pd.DataFrame({"text": df[text_column].astype(str)})
+    if label_column:
+        out["label"] = df[label_column].astype(str)
+        unknown = sorted(set(out["label"]) - set(labels))
+        if unknown:
+            first = out.index[out["label"] == unknown[0]][0]
+            row = int(df.loc[first, "row"]) if "row" in df.columns else int(first) + 1  # the source's record number
+            raise StageError(
+                f"{path}: column '{label_column}' row {row}: label '{unknown[0]}' is not one the model knows "
+                f"({', '.join(labels)})"
+            )
+    return out.reset_index(drop=True)
+
+
+def _side(clf, texts: list[str], labels: list[str] | None) -> drift.Side:
+    cleaned = [clf.clean(t) for t in texts]
+    probs = clf.predict_proba(cleaned)
+    ids = clf.tokenizer(cleaned, add_special_tokens=False, verbose=False)["input_ids"]
+    lengths = np.array([len(x) + 1 for x in ids])  # +1: the EOS the classifier reads last
+    return drift.Side(texts=cleaned, labels=labels, pred=probs.argmax(-1), conf=probs.max(-1), lengths=lengths)
+
+
+def check(batch_path: Path, text_column: str, label_column: str | None, model_dir: Path, data_dir: Path, s: Settings):
+    """(verdict dict, the batch sample, its confidences)."""
+    from llmops.evaluation.predict import TextClassifier
+
+    clf = TextClassifier(model_dir)
+    batch = read_batch(batch_path, text_column=text_column, label_column=label_column, labels=clf.labels)
+    rng = np.random.default_rng(s.seed)
+    sample = batch.iloc[np.sort(rng.permutation(len(batch))[: s.n])].reset_index(drop=True)
+    n = len(sample)
+    train, val = (pd.read_parquet(data_dir / f"{split}.parquet") for split in ("train", "val"))
+    train = train.iloc[np.sort(rng.permutation(len(train))[: 4 * n])]
+    val = val.iloc[np.sort(rng.permutation(len(val))[: 4 * n])]
+    reference = _side(clf, train["text"].tolist(), train["label"].tolist())
+    validation = _side(clf, val["text"].tolist(), val["label"].tolist())
+    side = _side(clf, sample["text"].tolist(), sample["label"].tolist() if label_column else None)
+    thresholds = (
+        drift.calibrate(reference, validation, classes=clf.labels, n=n, max_length=clf.max_length, seed=s.seed)
+        if n >= s.min_n
+        else dict(drift.FLOORS)
+    )
+    predicted = validation.take(np.arange(min(n, len(val.index))))
+    result = drift.statistics(reference, predicted, side, classes=clf.labels, max_length=clf.max_length, seed=s.seed)
+    values = result["values"]
+    n_labels = n if label_column else 0
+    decision = drift.verdict(
+        values, thresholds, n=n, n_labels=n_labels, settings={"min_n": s.min_n, "min_labels": s.min_labels}
+    )
+    verdict = {
+        "schema_version": drift.SCHEMA_VERSION,
+        "batch": batch_path.name,
+        "rows": len(batch),
+        "n": n,
+        "labeled": bool(label_column),
+        "seed": s.seed,
+        "model_weights_sha256": drift.weights_sha(model_dir),
+        **{k: decision[k] for k in ("status", "kind", "action")},
+        "statistics": {
+            k: {"value": values[k], "threshold": thresholds[k], "floor": drift.FLOORS[k], "over": k in decision["over"]}
+            for k in sorted(values)
+        },
+        "words_batch": result["batch_words"],
+        "words_reference": result["reference_words"],
+    }
+    return drift.rounded(verdict), sample, side.conf
+
+
+def write(out: Path, verdict: dict, sample: pd.DataFrame, conf: np.ndarray, s: Settings) -> None:
+    """verdict.json, report.html and, when the action is label-sample, label_sample.csv: written
+    into a temporary folder that replaces `out` whole."""
+    from llmops.io import atomic_dir
+    from llmops.monitoring.report import html
+
+    with atomic_dir(out) as tmp:
+        (tmp / "verdict.json").write_text(json.dumps(verdict, indent=2, sort_keys=True) + "\n")
+        (tmp / "report.html").write_text(html(verdict, sample, conf))
+        if verdict["action"] == "label-sample":
+            drift.label_sample(sample, conf, k=s.label_sample, seed=s.seed).to_csv(
+                tmp / "label_sample.csv", index=False
+            )
+
+
+def summary_line(verdict: dict, out: Path) -> str:
+    over = [k for k, v in verdict["statistics"].items() if v["over"]]
+    auc = verdict["statistics"]["domain_auc"]
+    return (
+        f"drift: {verdict['batch']}: {verdict['status']} (kind {verdict['kind']}, action {verdict['action']}; "
+        f"n {verdict['n']}, domain AUC {auc['value']:.3f} vs {auc['threshold']:.3f}"
+        + (f"; over: {', '.join(over)}" if over else "")
+        + f") -> {out}/"
+    )

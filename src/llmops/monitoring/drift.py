@@ -1,0 +1,142 @@
+"""Is this batch still the data the model was made for? Each statistic compares a fixed-size,
+seeded sample of the batch with the workspace's reference (the train split for texts and labels,
+the validation split for the model's predictions), and each threshold is calibrated, not guessed:
+max(a documented floor, the 99th percentile of the statistic over reference-vs-validation samples
+of the same size). A batch from the training distribution therefore passes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llmops.monitoring import stats
+
+SCHEMA_VERSION = 1
+# Evidently's defaults where it has one (JS distance 0.1 for categories, KS 0.1 for numbers, a
+# domain classifier's ROC AUC 0.55 for text); the others are ours, in the same units.
+FLOORS = {
+    "label_js": 0.1,  # JS distance of the class shares, when the batch has labels
+    "prediction_js": 0.1,  # JS distance of the predicted classes
+    "confidence_ks": 0.1,  # KS statistic of the model's confidence (its top probability)
+    "confidence_drop": 0.05,  # mean confidence lost
+    "length_ks": 0.1,  # KS statistic of the token counts
+    "truncation_gap": 0.05,  # share of texts cut at finetune.max_length, above the reference's
+    "domain_auc": 0.55,  # ROC AUC of a TF-IDF classifier telling batch from reference texts
+}
+COVARIATE = ("domain_auc", "length_ks", "truncation_gap")  # the texts changed
+PRIOR = ("label_js", "prediction_js")  # the class shares changed
+CALIBRATION_ROUNDS = 20
+
+
+@dataclass
+class Side:
+    """One sample: cleaned texts, labels (None: unlabeled), predicted class ids, confidences and
+    token counts."""
+
+    texts: list[str]
+    labels: list[str] | None
+    pred: np.ndarray
+    conf: np.ndarray
+    lengths: np.ndarray
+
+    def take(self, rows: np.ndarray) -> Side:
+        pick = lambda xs: [xs[i] for i in rows]  # noqa: E731
+        return Side(
+            texts=pick(self.texts),
+            labels=pick(self.labels) if self.labels is not None else None,
+            pred=self.pred[rows],
+            conf=self.conf[rows],
+            lengths=self.lengths[rows],
+        )
+
+
+def statistics(reference: Side, predicted: Side, batch: Side, classes: list[str], max_length: int, seed: int) -> dict:
+    """Every statistic of `batch` against `reference` (train texts and labels) and `predicted`
+    (the model's outputs on validation texts), each sample of the same size."""
+    batch_classes = batch.labels if batch.labels is not None else [classes[i] for i in batch.pred]
+    matched = reference.take(stats.match_priors(reference.labels, batch_classes, n=len(batch.texts), seed=seed))
+    auc, batch_words, reference_words = stats.domain_classifier(matched.texts, batch.texts, seed=seed)
+    out: dict[str, Any] = {
+        "prediction_js": stats.js_distance(predicted.pred, batch.pred, range(len(classes))),
+        "confidence_ks": stats.ks(predicted.conf, batch.conf),
+        "confidence_drop": float(predicted.conf.mean() - batch.conf.mean()),
+        "length_ks": stats.ks(reference.lengths, batch.lengths),
+        "truncation_gap": float(np.mean(batch.lengths > max_length) - np.mean(reference.lengths > max_length)),
+        "domain_auc": auc,
+    }
+    if batch.labels is not None:
+        out["label_js"] = stats.js_distance(reference.labels, batch.labels, classes)
+    return {"values": out, "batch_words": batch_words, "reference_words": reference_words}
+
+
+def calibrate(reference: Side, validation: Side, classes: list[str], n: int, max_length: int, seed: int) -> dict:
+    """Each statistic's threshold: max(floor, 99th percentile over CALIBRATION_ROUNDS draws of a
+    validation sample of n (as the batch) against the train sample and another validation sample
+    of n (as the reference))."""
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {k: [] for k in FLOORS}
+    for r in range(CALIBRATION_ROUNDS):
+        as_batch, as_predicted = (validation.take(rows) for rows in _two_samples(len(validation.texts), n, rng))
+        values = statistics(reference, as_predicted, as_batch, classes=classes, max_length=max_length, seed=seed + r)[
+            "values"
+        ]
+        for k, v in values.items():
+            draws[k].append(v)
+    return {k: max(FLOORS[k], float(np.percentile(v, 99))) if v else FLOORS[k] for k, v in draws.items()}
+
+
+def _two_samples(size: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two samples of n rows: the first without repeats (a repeated text in the domain classifier's
+    folds would be memorised), the second disjoint from it when the split holds 2n, else drawn
+    with replacement, so their difference is what two independent batches of n would show."""
+    rows = rng.permutation(size)
+    if size >= 2 * n:
+        return rows[:n], rows[n : 2 * n]
+    first = rows[:n] if size >= n else rng.integers(0, size, n)
+    return first, rng.integers(0, size, n)
+
+
+def verdict(values: dict[str, float], thresholds: dict[str, float], n: int, n_labels: int, settings: dict) -> dict:
+    """status: drift when a covariate or a prior statistic is over its threshold, warn when only
+    the model's confidence moved, insufficient below settings["min_n"] rows; kind: covariate
+    (the texts changed; wins when both), prior (only the class shares did) or none; action:
+    retrain with at least settings["min_labels"] labels, else label-sample, or none."""
+    over = sorted(k for k, v in values.items() if v > thresholds[k])
+    if n < settings["min_n"]:
+        return {"status": "insufficient", "kind": "none", "action": "none", "over": over}
+    kind = "covariate" if set(over) & set(COVARIATE) else "prior" if set(over) & set(PRIOR) else "none"
+    status = "drift" if kind != "none" else "warn" if over else "ok"
+    action = "none" if status != "drift" else "retrain" if n_labels >= settings["min_labels"] else "label-sample"
+    return {"status": status, "kind": kind, "action": action, "over": over}
+
+
+def label_sample(batch: pd.DataFrame, conf: np.ndarray, k: int, seed: int) -> pd.DataFrame:
+    """k rows to label, stratified by the model's confidence (five quantile bins): the uncertain
+    rows are there, and so are the confidently wrong ones a drift makes."""
+    bins = pd.qcut(pd.Series(conf).rank(method="first"), q=min(5, len(conf)), labels=False).to_numpy()
+    per_bin = max(1, k // 5)
+    rows = np.concatenate(
+        [np.random.default_rng(seed + b).permutation(np.flatnonzero(bins == b))[:per_bin] for b in np.unique(bins)]
+    )
+    return batch.iloc[np.sort(rows)].assign(confidence=np.round(conf[np.sort(rows)], 4))
+
+
+def rounded(x: Any) -> Any:
+    """Floats to 6 decimals, recursively: the same input gives byte-identical JSON."""
+    if isinstance(x, float | np.floating):
+        return round(float(x), 6)
+    if isinstance(x, dict):
+        return {k: rounded(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [rounded(v) for v in x]
+    return x
+
+
+def weights_sha(model_dir: Path) -> str:
+    from llmops.io import sha256
+
+    return sha256(model_dir / "model.safetensors")

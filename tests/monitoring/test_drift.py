@@ -1,0 +1,125 @@
+"""`llmops drift`: the statistics on their own, then the command on the ci pipeline's model and
+reference (the workspace is only read; every verdict goes to the test's temp folder)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmops.monitoring import drift, stats
+
+CLASSES = ["negative", "neutral", "positive"]
+
+
+def test_the_statistics_measure_what_they_say():
+    assert stats.js_distance(["a", "b"] * 50, ["b", "a"] * 50, ["a", "b"]) == 0
+    assert stats.js_distance(["a"] * 10, ["b"] * 10, ["a", "b"]) == pytest.approx(1)
+    assert stats.ks([0.1, 0.2, 0.3], [0.7, 0.8, 0.9]) == 1
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(200)]
+    same = lambda n: [" ".join(rng.choice(words, 8)) for _ in range(n)]  # noqa: E731
+    assert stats.domain_classifier(same(200), same(200), seed=0)[0] < 0.62
+    other = [" ".join(rng.choice(["lava", "rock", "magma", "crater"], 8)) for _ in range(200)]
+    auc, batch_words, _ = stats.domain_classifier(same(200), other, seed=0)
+    assert auc > 0.95 and set(batch_words[:4]) <= {"lava", "rock", "magma", "crater"}
+    rows = stats.match_priors(["a"] * 500 + ["b"] * 500, ["a"] * 70 + ["b"] * 30, n=100, seed=0)
+    picked = np.array(["a"] * 500 + ["b"] * 500)[rows]
+    assert len(rows) == 100 and (picked == "a").sum() == 70
+
+
+@pytest.mark.parametrize(
+    ("over", "n", "labels", "expected"),
+    [
+        ([], 500, 0, ("ok", "none", "none")),
+        (["confidence_ks"], 500, 0, ("warn", "none", "none")),
+        (["label_js"], 500, 500, ("drift", "prior", "retrain")),
+        (["domain_auc", "label_js"], 500, 500, ("drift", "covariate", "retrain")),
+        (["domain_auc"], 500, 0, ("drift", "covariate", "label-sample")),
+        (["domain_auc"], 50, 0, ("insufficient", "none", "none")),
+    ],
+)
+def test_the_verdict(over, n, labels, expected):
+    values = {k: (1.0 if k in over else 0.0) for k in drift.FLOORS}
+    got = drift.verdict(values, dict(drift.FLOORS), n, labels, {"min_n": 100, "min_labels": 200})
+    assert (got["status"], got["kind"], got["action"]) == expected
+
+
+def test_the_label_sample_spans_every_confidence_band():
+    conf = np.linspace(0.34, 1.0, 1000)
+    sample = drift.label_sample(pd.DataFrame({"text": [str(i) for i in range(1000)]}), conf, k=50, seed=0)
+    assert len(sample) == 50 and np.histogram(sample["confidence"], bins=5, range=(0.34, 1.0))[0].tolist() == [10] * 5
+
+
+def _drift(ws, tmp_path, batch, *args):
+    from llmops.cli import main
+
+    out = tmp_path / "out"
+    code = main(
+        [
+            "drift",
+            str(batch),
+            "--out",
+            str(out),
+            "--model",
+            str(ws / "models/classifier"),
+            "--data",
+            str(ws / "data/processed"),
+            *args,
+        ]
+    )
+    verdict = json.loads((out / "verdict.json").read_text()) if (out / "verdict.json").exists() else None
+    return code, verdict, out
+
+
+@pytest.mark.integration
+def test_drift_on_the_ci_model(ci_pipeline, tmp_path, capsys):
+    """The test split passes; Wikipedia summaries scored as tweets are covariate drift (AUC > 0.9);
+    the test split with 70% of one class is prior drift, not covariate; 50 rows are insufficient;
+    the same input gives the same bytes; a text with markup is escaped in the report."""
+    ws = ci_pipeline[0]
+    test = pd.read_parquet(ws / "data/processed/test.parquet")
+    code, verdict, out = _drift(ws, tmp_path / "a", ws / "data/processed/test.parquet", "--label-column", "label")
+    assert code == 0 and verdict["status"] in ("ok", "warn"), verdict
+    first = (out / "verdict.json").read_bytes()
+    code, _, out = _drift(ws, tmp_path / "b", ws / "data/processed/test.parquet", "--label-column", "label")
+    assert (out / "verdict.json").read_bytes() == first
+
+    code, verdict, _ = _drift(ws, tmp_path / "c", ws / "data/raw/corpus.parquet")
+    assert code == 3 and (verdict["status"], verdict["kind"]) == ("drift", "covariate")
+    assert verdict["statistics"]["domain_auc"]["value"] > 0.9
+
+    both = pd.concat([test, pd.read_parquet(ws / "data/processed/val.parquet")])
+    neg = both[both["label"] == "negative"]
+    prior = pd.concat([neg, both[both["label"] != "negative"].sample(n=len(neg) * 3 // 7, random_state=0)])
+    prior = prior.sample(frac=1, random_state=0).assign(
+        text=lambda d: d["text"].where(d.index != d.index[0], "<script>alert(1)</script>")
+    )
+    prior[["text", "label"]].to_csv(tmp_path / "prior.csv", index=False)
+    code, verdict, out = _drift(ws, tmp_path / "d", tmp_path / "prior.csv", "--label-column", "label")
+    assert code == 3 and (verdict["kind"], verdict["action"]) == ("prior", "label-sample"), verdict
+    assert (out / "label_sample.csv").exists()
+    report = (out / "report.html").read_text()
+    assert "<script>" not in report and "&lt;script&gt;" in report
+
+    code, verdict, _ = _drift(ws, tmp_path / "e", ws / "data/processed/test.parquet", "--n", "50")
+    assert code == 0 and verdict["status"] == "insufficient"
+
+
+@pytest.mark.integration
+def test_bad_batches_are_one_line_exit_2_and_write_nothing(ci_pipeline, tmp_path, capsys):
+    ws = ci_pipeline[0]
+    (tmp_path / "unknown.csv").write_text("text,sentiment\nhello,happy\n")
+    (tmp_path / "empty.csv").write_text("text,sentiment\n")
+    cases = [
+        ("missing.csv", "no such file", []),
+        ("empty.csv", "no rows with a text in column 'text'", []),
+        ("unknown.csv", "no column 'label'", ["--label-column", "label"]),
+        ("unknown.csv", "row 1: label 'happy' is not one the model knows", ["--label-column", "sentiment"]),
+    ]
+    for i, (name, message, args) in enumerate(cases):
+        batch = tmp_path / name
+        code, _, out = _drift(ws, tmp_path / str(i), batch, *args)
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and str(batch) in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
