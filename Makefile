@@ -17,9 +17,9 @@ export GX_ANALYTICS_ENABLED := false
 
 install: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q -r requirements.lock -r requirements-dev.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 	$(BIN)/python -m pip check
 	touch $(STAMP)
