@@ -56,7 +56,10 @@ class Side:
 
 def statistics(reference: Side, predicted: Side, batch: Side, classes: list[str], max_length: int, seed: int) -> dict:
     """Every statistic of `batch` against `reference` (train texts and labels) and `predicted`
-    (the model's outputs on validation texts), each sample of the same size."""
+    (the model's outputs on validation texts), each sample of the same size. The text statistics
+    (domain classifier, lengths) compare the batch with train texts drawn with the batch's class
+    shares: a batch that only holds more of one class (whose texts are longer, say) is prior
+    shift, not covariate."""
     batch_classes = batch.labels if batch.labels is not None else [classes[i] for i in batch.pred]
     matched = reference.take(stats.match_priors(reference.labels, batch_classes, n=len(batch.texts), seed=seed))
     auc, batch_words, reference_words = stats.domain_classifier(matched.texts, batch.texts, seed=seed)
@@ -64,8 +67,8 @@ def statistics(reference: Side, predicted: Side, batch: Side, classes: list[str]
         "prediction_js": stats.js_distance(predicted.pred, batch.pred, range(len(classes))),
         "confidence_ks": stats.ks(predicted.conf, batch.conf),
         "confidence_drop": float(predicted.conf.mean() - batch.conf.mean()),
-        "length_ks": stats.ks(reference.lengths, batch.lengths),
-        "truncation_gap": float(np.mean(batch.lengths > max_length) - np.mean(reference.lengths > max_length)),
+        "length_ks": stats.ks(matched.lengths, batch.lengths),
+        "truncation_gap": float(np.mean(batch.lengths > max_length) - np.mean(matched.lengths > max_length)),
         "domain_auc": auc,
     }
     if batch.labels is not None:
