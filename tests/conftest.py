@@ -66,7 +66,9 @@ def _shared_scope(module: str) -> str | None:
 @pytest.hookimpl(optionalhook=True)  # xdist's hook: absent under -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadgroup` on our own groups (`_shared_scope`): xdist marks its groups by rewriting
-    a test's node id, which pytest 9 no longer lets it do. Largest units are sent first."""
+    a test's node id, which pytest 9 no longer lets it do. The integration groups go out first
+    (one unit each, the longest work), then the rest by size: a group that starts last runs alone
+    at the end (the retrain module did, for its last 7 minutes)."""
     if config.getoption("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -74,6 +76,12 @@ def pytest_xdist_make_scheduler(config, log):
     class SharedFixtureScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return _shared_scope(nodeid.split("::", 1)[0]) or nodeid
+
+        def _assign_work_unit(self, node) -> None:
+            heavy = [s for s in self.workqueue if s == "ci_pipeline" or s.startswith("tests/integration/")]
+            if heavy:
+                self.workqueue.move_to_end(heavy[0], last=False)
+            super()._assign_work_unit(node)
 
     return SharedFixtureScheduling(config, log)
 
