@@ -1,4 +1,5 @@
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -49,6 +50,7 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+@functools.cache  # the scheduler asks once per test
 def _shared_scope(module: str) -> str | None:
     """The xdist work unit a test module belongs to when its tests share an expensive fixture:
     "ci_pipeline" for every module whose functions request the session's ci pipeline (it is built

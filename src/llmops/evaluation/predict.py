@@ -35,6 +35,13 @@ class TextClassifier:
         return class_probabilities(self.model, ids, pad_id=self.tokenizer.pad_token_id, batch_size=batch_size)
 
 
+def token_counts(tokenizer, cleaned: list[str]) -> np.ndarray:
+    """Tokens a classifier reads per (already cleaned) text before truncation, the EOS it reads
+    last included: above its max_length, a text is cut."""
+    ids = tokenizer(cleaned, add_special_tokens=False, verbose=False)["input_ids"]
+    return np.array([len(x) + 1 for x in ids], dtype=np.int64)
+
+
 def _read_inputs(model_dir: Path) -> dict:
     """inputs.json (the input template and max_length the model was trained with); classifiers
     saved before it was named so carry encoding.json with {"mode": ...}."""

@@ -60,11 +60,17 @@ def read_batch(path: Path, text_column: str, label_column: str | None, labels: l
 
 
 def _side(clf, texts: list[str], labels: list[str] | None) -> drift.Side:
+    from llmops.evaluation.predict import token_counts
+
     cleaned = [clf.clean(t) for t in texts]
     probs = clf.predict_proba(cleaned)
-    ids = clf.tokenizer(cleaned, add_special_tokens=False, verbose=False)["input_ids"]
-    lengths = np.array([len(x) + 1 for x in ids])  # +1: the EOS the classifier reads last
-    return drift.Side(texts=cleaned, labels=labels, pred=probs.argmax(-1), conf=probs.max(-1), lengths=lengths)
+    return drift.Side(
+        texts=cleaned,
+        labels=labels,
+        pred=probs.argmax(-1),
+        conf=probs.max(-1),
+        lengths=token_counts(clf.tokenizer, cleaned),
+    )
 
 
 def check(batch_path: Path, text_column: str, label_column: str | None, model_dir: Path, data_dir: Path, s: Settings):

@@ -67,7 +67,7 @@ def main() -> int:
         mlflow.log_metrics({k: float(v) for k, v in m.items() if isinstance(v, int | float | np.floating)})
         for path in (METRICS, REPORT, PLOTS / "confusion_matrix.png"):
             mlflow.log_artifact(str(path))
-        facts["lineage"] = {**_card_lineage(), "fine-tuning MLflow run": lineage["run_id"]}
+        facts["lineage"] = {**_card_lineage(facts["data"]["fingerprint"]), "fine-tuning MLflow run": lineage["run_id"]}
         facts["registry"] = _register(params, labels, m=m, test=test, y_test=y_test, facts=facts)
         write_card(facts)
     scratch = (
@@ -143,16 +143,13 @@ def card_facts(
 
     from llmops.data.split import processed_fingerprint
     from llmops.evaluation.model_card import bootstrap_intervals
+    from llmops.evaluation.predict import token_counts
     from llmops.models.hf import load_hf_tokenizer
 
     stats = read_json(DATA / "stats.json")
     not_dropped = {"validated_rows", "train_rows", "val_rows", "test_rows", "conflicting_texts"}
-    tokenizer = load_hf_tokenizer(MODEL)
     max_length = int(params.finetune.max_length)
-    # +1: the EOS token the classifier reads last
-    lengths = [
-        len(ids) + 1 for ids in tokenizer(test["text"].tolist(), add_special_tokens=False, verbose=False)["input_ids"]
-    ]
+    lengths = token_counts(load_hf_tokenizer(MODEL), test["text"].tolist())  # cleaned by preprocess
     counts = train["label"].value_counts()
     return {
         "model_name": _model_name(params),
@@ -175,7 +172,7 @@ def card_facts(
         },
         "learning_curve": read_json(LEARNING_CURVE) if LEARNING_CURVE.exists() else None,
         "max_length": max_length,
-        "truncation_share": float(np.mean([n > max_length for n in lengths])) if lengths else 0.0,
+        "truncation_share": float(np.mean(lengths > max_length)) if len(lengths) else 0.0,
         "non_ascii_share": float(train["text"].map(lambda t: any(c.isalpha() and ord(c) > 127 for c in t)).mean()),
     }
 
@@ -256,7 +253,7 @@ def _register(params, labels: list[str], m: dict, test: pd.DataFrame, y_test: np
         margin=float(params.tracking.champion_margin),
         labels=labels,
         rescore=_rescorer(name, labels, test=test, y_test=y_test),
-        lineage={**_lineage(), registry.WEIGHTS_TAG: weights},
+        lineage={**_lineage(facts["data"]["fingerprint"]), registry.WEIGHTS_TAG: weights},
     )
     mlflow.set_tags(
         {
@@ -304,15 +301,14 @@ def _rescorer(name: str, labels: list[str], test: pd.DataFrame, y_test: np.ndarr
     return rescore
 
 
-def _lineage() -> dict[str, str]:
+def _lineage(fingerprint: str) -> dict[str, str]:
     import mlflow
 
-    from llmops.data.split import processed_fingerprint
     from llmops.tracking.runs import run_context
 
     context = run_context()
     return {
-        "llmops.data_sha256": processed_fingerprint(DATA),
+        "llmops.data_sha256": fingerprint,
         "llmops.overrides": context["llmops.overrides"],
         "llmops.git_commit": context["llmops.git_commit"],
         "llmops.dvc_experiment": context.get("llmops.dvc_experiment", "(none)"),
@@ -320,8 +316,8 @@ def _lineage() -> dict[str, str]:
     }
 
 
-def _card_lineage() -> dict[str, str]:
-    tags = _lineage()
+def _card_lineage(fingerprint: str) -> dict[str, str]:
+    tags = _lineage(fingerprint)
     return {
         "evaluate MLflow run": tags["llmops.run_id"],
         "git commit": tags["llmops.git_commit"],
