@@ -2,10 +2,11 @@
 
 llmops predict "some text" ["more text" ...] [--model models/classifier] [--file texts.csv]
 llmops generate "prompt" [--model models/pretrained] [--max-new-tokens 40]
-llmops serve [--model models:/tweet-sentiment-classifier@champion] [--port 5001]
+llmops serve [--model models:/tweet-sentiment-classifier@champion] [--port 5001] [--request-log DIR [--hash-text]]
 llmops retrain [override ...]
 llmops smoke [override ...]
 llmops drift BATCH [--text-column text] [--label-column L] [--out reports/drift/<batch>] [--n 500]
+llmops drift --requests DIR [--since 7d]
 
 User errors (a missing model or file, a wrong column) print one line and exit 2.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -109,21 +109,23 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """`mlflow models serve` for a registered model on 127.0.0.1, with this venv's executables on
-    PATH (the server starts uvicorn by name), replacing this process so signals reach it."""
+    """MLflow's scoring app for a registered model on 127.0.0.1 (llmops.tracking.serving), logging
+    each request to --request-log DIR when given."""
+    from mlflow.exceptions import MlflowException
+
+    from llmops.tracking.serving import serve
     from llmops.tracking.store import default_uri
 
     uri = default_uri()
     model = args.model or f"models:/{_default_model_name()}@champion"
-    bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         raise UserError(f"no MLflow store at {uri} (run `make repro` first, or set MLFLOW_TRACKING_URI)")
-    cmd = [f"{bin_dir}/mlflow", "models", "serve", "-m", model, "--env-manager", "local",
-           "-h", "127.0.0.1", "-p", str(args.port)]  # fmt: skip
-    print(f"serving {model} on http://127.0.0.1:{args.port}/invocations (tracking URI {uri})", flush=True)
-    os.execve(cmd[0], cmd, env)
-    return 0  # not reached
+    log = Path(args.request_log) if args.request_log else None
+    try:
+        serve(uri, model, port=args.port, request_log=log, log_text=not args.hash_text)
+    except MlflowException as err:
+        raise UserError(f"{model}: {str(err).splitlines()[0][:300]} (tracking URI {uri})") from None
+    return 0
 
 
 def _default_model_name() -> str:
@@ -207,31 +209,64 @@ def _drift(args: argparse.Namespace) -> int:
     from llmops.errors import StageError
     from llmops.monitoring import check
 
-    batch = Path(args.batch)
-    out = Path(args.out) if args.out else Path("reports/drift") / batch.name.split(".")[0]
+    if bool(args.batch) == bool(args.requests):
+        raise UserError("give a BATCH file or --requests DIR (not both)")
     model, data = _model_dir(args.model, "fine-tuned classifier"), Path(args.data)
     if not (data / "train.parquet").is_file():
         raise UserError(f"no reference at {data.resolve()}/train.parquet (run `make repro` in the workspace first)")
     settings = check.Settings(n=args.n, seed=args.seed, min_labels=args.min_labels)
     try:
-        verdict, sample, conf = check.check(
-            batch,
-            text_column=args.text_column,
-            label_column=args.label_column,
-            model_dir=model,
-            data_dir=data,
-            s=settings,
-        )
+        batch, name, labeled = _drift_batch(args)
+        verdict, sample, conf = check.check(batch, name, labeled=labeled, model_dir=model, data_dir=data, s=settings)
     except StageError as err:
         raise UserError(str(err)) from None
+    out = Path(args.out) if args.out else Path("reports/drift") / name.split(".")[0]
     check.write(out, verdict=verdict, sample=sample, conf=conf, s=settings)
     print(check.summary_line(verdict, out))
+    if not args.no_track:
+        _track_drift(verdict, out)
     return 3 if verdict["status"] == "drift" else 0
+
+
+def _drift_batch(args: argparse.Namespace):
+    """(the batch, its name, whether it has labels) from a file or from the request log."""
+    from llmops.monitoring import check, requests
+
+    id2label = json.loads((Path(args.model) / "config.json").read_text())["id2label"]
+    labels = [id2label[k] for k in sorted(id2label, key=int)]
+    if args.requests:
+        since = requests.parse_since(args.since)
+        records = requests.read(Path(args.requests), since)
+        name = f"requests-{Path(args.requests).resolve().name}-{args.since}"
+        return check.from_requests(records, labels), name, False
+    batch = Path(args.batch)
+    table = check.read_batch(batch, text_column=args.text_column, label_column=args.label_column, labels=labels)
+    return table, batch.name, bool(args.label_column)
+
+
+def _track_drift(verdict: dict, out: Path) -> None:
+    """The verdict as an MLflow run, and as tags on the registered version with the checked
+    weights; skipped, saying so, where there is no store yet."""
+    from llmops.tracking.drift_runs import log_drift
+    from llmops.tracking.store import default_uri
+
+    uri = default_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        print(f"drift: not logged to MLflow (no store at {uri})")
+        return
+    from llmops.config import PARAMS_FILE, load_params
+
+    experiment, name = "llmops", None
+    if PARAMS_FILE.exists():  # the workspace's experiment and registered model
+        experiment, name = load_params(["tracking.experiment"]).tracking.experiment, _default_model_name()
+    print(log_drift(uri, verdict, out, experiment=experiment, model_name=name))
 
 
 def _drift_parser(sub) -> None:
     d = sub.add_parser("drift", help="is a batch still like the training data? verdict.json + report.html")
-    d.add_argument("batch", help="a CSV/TSV/JSONL/Parquet file of texts (labels optional)")
+    d.add_argument("batch", nargs="?", help="a CSV/TSV/JSONL/Parquet file of texts (labels optional)")
+    d.add_argument("--requests", metavar="DIR", help="instead of a file: the request log of llmops serve")
+    d.add_argument("--since", default="7d", help="with --requests: the window, like 24h, 7d or 2w (default 7d)")
     d.add_argument("--text-column", default="text")
     d.add_argument("--label-column", help="the batch's labels, when it has them")
     d.add_argument("--out", help="default: reports/drift/<batch name>")
@@ -240,6 +275,7 @@ def _drift_parser(sub) -> None:
     d.add_argument("--min-labels", type=int, default=200, help="labels needed to retrain on a drifted batch")
     d.add_argument("--model", default="models/classifier")
     d.add_argument("--data", default="data/processed", help="the reference: train and val splits")
+    d.add_argument("--no-track", action="store_true", help="do not log the verdict to MLflow")
     d.set_defaults(func=_drift)
 
 
@@ -282,9 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     sm = sub.add_parser("smoke", help="the ci pipeline as a temporary DVC experiment: no tracked file changes")
     sm.add_argument("overrides", nargs="*", help="more overrides on top of experiment=ci (as -S key=value)")
     sm.set_defaults(func=_smoke)
-    s = sub.add_parser("serve", help="serve a registered model over HTTP on 127.0.0.1 (mlflow models serve)")
+    s = sub.add_parser("serve", help="serve a registered model over HTTP on 127.0.0.1 (MLflow's scoring app)")
     s.add_argument("--model", help="default: models:/<the workspace's model name>@champion")
     s.add_argument("--port", type=int, default=5001)
+    s.add_argument("--request-log", metavar="DIR", help="append each request (time, text, probabilities) to DIR")
+    s.add_argument("--hash-text", action="store_true", help="log each text's sha256 instead of the text")
     s.set_defaults(func=_serve)
     pl = sub.add_parser("plots", help="render the DVC plots (training curves, confusion) to offline HTML")
     pl.add_argument("revisions", nargs="*", help="git revisions or experiment names to overlay (dvc plots diff)")

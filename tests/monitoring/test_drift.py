@@ -51,14 +51,15 @@ def test_the_label_sample_spans_every_confidence_band():
     assert len(sample) == 50 and np.histogram(sample["confidence"], bins=5, range=(0.34, 1.0))[0].tolist() == [10] * 5
 
 
-def _drift(ws, tmp_path, batch, *args):
+def _drift(ws, tmp_path, batch, *args, track=False):
     from llmops.cli import main
 
     out = tmp_path / "out"
     code = main(
         [
             "drift",
-            str(batch),
+            *([str(batch)] if batch else []),
+            *([] if track else ["--no-track"]),
             "--out",
             str(out),
             "--model",
@@ -123,3 +124,41 @@ def test_bad_batches_are_one_line_exit_2_and_write_nothing(ci_pipeline, tmp_path
         err = capsys.readouterr().err
         assert code == 2 and message in err and str(batch) in err and len(err.strip().splitlines()) == 1, err
         assert not out.exists()
+
+
+@pytest.mark.integration
+def test_drift_on_the_request_log_with_texts_or_only_their_hashes(ci_pipeline, tmp_path, capsys, monkeypatch):
+    """The request log of `llmops serve` as the batch: with texts, every statistic; with sha256
+    only, the prediction statistics from the logged probabilities. The check is an MLflow run."""
+    from mlflow.tracking import MlflowClient
+
+    from llmops.evaluation.predict import TextClassifier
+    from llmops.monitoring.requests import RequestLog
+
+    ws = ci_pipeline[0]
+    texts = pd.read_parquet(ws / "data/processed/test.parquet")["text"].tolist()
+    clf = TextClassifier(ws / "models/classifier")
+    probs = [dict(zip(clf.labels, p, strict=True)) for p in clf.predict_proba([clf.clean(t) for t in texts]).tolist()]
+    for log_text in (True, False):
+        RequestLog(tmp_path / f"log-{log_text}", model="m/1", log_text=log_text).write(texts, probs)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    MlflowClient(uri).search_experiments()  # the store exists, as after `make repro`
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+
+    code, verdict, _ = _drift(
+        ws, tmp_path / "a", None, "--requests", str(tmp_path / "log-True"), "--since", "1h", track=True
+    )
+    assert code == 0 and verdict["status"] in ("ok", "warn") and verdict["texts"], verdict
+    assert "domain_auc" in verdict["statistics"] and not verdict["labeled"]
+    runs = MlflowClient(uri).search_runs([MlflowClient(uri).get_experiment_by_name("llmops-drift").experiment_id])
+    assert [r.data.tags["llmops.drift_status"].split()[0] for r in runs] == [verdict["status"]]
+
+    code, verdict, out = _drift(ws, tmp_path / "b", None, "--requests", str(tmp_path / "log-False"))
+    assert code == 0 and not verdict["texts"], verdict
+    assert set(verdict["statistics"]) == {"prediction_js", "confidence_ks", "confidence_drop"}
+    assert "sha256:" in (out / "report.html").read_text()
+
+    RequestLog(tmp_path / "other", model="m/9").write(["hi"], [{"yes": 0.9, "no": 0.1}])
+    code, _, out = _drift(ws, tmp_path / "c", None, "--requests", str(tmp_path / "other"))
+    err = capsys.readouterr().err
+    assert code == 2 and "answered with labels ['no', 'yes']" in err and not out.exists(), err

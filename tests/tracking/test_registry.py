@@ -196,31 +196,30 @@ def test_a_pickle_planted_in_the_model_artifacts_is_never_run(registry, tmp_path
     assert not marker.exists(), "loading the registered model unpickled a planted file"
 
 
-def test_mlflow_models_serve_answers_invocations(registry):
+def test_llmops_serve_answers_invocations_and_logs_each_request(registry, tmp_path):
+    """`llmops serve --request-log DIR` (MLflow's scoring app under uvicorn) answers MLflow's
+    request formats, and DIR holds one JSON line per text: time, name/version, text, probabilities."""
+    from llmops.monitoring import requests
+
     _, uri, _ = registry
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
-    cmd = [
-        str(VENV_BIN / "mlflow"),
-        "models",
-        "serve",
-        "-m",
-        f"models:/{SERVED}@champion",
-        "--env-manager",
-        "local",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "-w",
-        "1",
-    ]
+    log = tmp_path / "requests"
+    cmd = [str(VENV_BIN / "llmops"), "serve", "--model", f"models:/{SERVED}@champion", "--port", str(port)]
+    cmd += ["--request-log", str(log)]
     with background_server(cmd, "/ping", port, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as url:
         body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [[t] for t in TEXTS]}}).encode()
         req = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"})
         preds = json.loads(urllib.request.urlopen(req, timeout=60).read())["predictions"]
         assert len(preds) == 3 and all(p["label"] in LABELS for p in preds)
         assert sum(p[f"prob_{x}"] for x in LABELS for p in preds[:1]) == pytest.approx(1.0, abs=1e-5)
+        req = urllib.request.Request(
+            f"{url}/invocations", data=b"text\none more\n", headers={"Content-Type": "text/csv"}
+        )
+        assert len(json.loads(urllib.request.urlopen(req, timeout=60).read())["predictions"]) == 1
+        logged = requests.read(log, since=requests.parse_since("1h"))  # read while the server still writes
+    assert logged["text"].tolist() == [*TEXTS, "one more"] and set(logged["model"]) == {f"{SERVED}/1"}
+    assert logged["prob_negative"].iloc[0] == pytest.approx(preds[0]["prob_negative"], abs=1e-6)
 
 
 @pytest.mark.parametrize("source", ["directory", "registry"])
@@ -306,3 +305,41 @@ def test_the_same_weights_are_found_among_a_models_versions(registry):
     assert reg.same_weights(client, "weights-model", weights) == str(decision["version"])
     assert reg.same_weights(client, "weights-model", "0" * 64) is None
     assert reg.same_weights(client, "no-such-model", weights) is None
+
+
+def test_a_drift_check_is_a_run_and_a_tag_on_the_version_with_the_checked_weights(registry, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from llmops.io import sha256
+    from llmops.tracking import drift_runs
+    from llmops.tracking.registry import WEIGHTS_TAG
+
+    _, uri, model_dir = registry
+    client = MlflowClient(uri)
+    weights = sha256(model_dir / "model.safetensors")
+    client.set_model_version_tag(SERVED, "1", WEIGHTS_TAG, weights)  # what evaluate tags a version with
+    (tmp_path / "verdict.json").write_text("{}")
+    verdict = {
+        "batch": "week-48.csv",
+        "rows": 900,
+        "n": 500,
+        "labeled": False,
+        "texts": True,
+        "seed": 0,
+        "model_weights_sha256": weights,
+        "status": "drift",
+        "kind": "covariate",
+        "action": "label-sample",
+        "statistics": {"domain_auc": {"value": 0.93, "threshold": 0.57}},
+    }
+    said = drift_runs.log_drift(uri, verdict, tmp_path, experiment="registry-test", model_name=SERVED)
+    assert f"tagged {SERVED} v1 (the champion)" in said
+    tags = client.get_model_version(SERVED, "1").tags
+    assert tags[drift_runs.STATUS_TAG] == "drift (kind covariate, action label-sample)"
+    run = client.get_run(tags[drift_runs.RUN_TAG])
+    assert run.data.metrics == {"domain_auc": 0.93, "domain_auc_threshold": 0.57}
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "drift")] == ["drift/verdict.json"]
+    verdict["model_weights_sha256"] = "0" * 64
+    assert "none is tagged" in drift_runs.log_drift(
+        uri, verdict, tmp_path, experiment="registry-test", model_name=SERVED
+    )

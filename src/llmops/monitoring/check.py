@@ -59,10 +59,26 @@ def read_batch(path: Path, text_column: str, label_column: str | None, labels: l
     return out.reset_index(drop=True)
 
 
-def _side(clf, texts: list[str], labels: list[str] | None) -> drift.Side:
+def from_requests(records: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """A batch from the request log (llmops.monitoring.requests.read): its texts, or where only
+    their sha256 was logged, the probabilities the served model gave."""
+    logged = sorted(c.removeprefix("prob_") for c in records.columns if c.startswith("prob_"))
+    if logged != sorted(labels):
+        raise StageError(f"the requests were answered with labels {logged}, the workspace's model has {labels}")
+    if records["text"].notna().all():
+        return pd.DataFrame({"text": records["text"].astype(str)})
+    return records[["text_sha256", *[f"prob_{lab}" for lab in labels]]].assign(text=None)
+
+
+def _side(clf, batch: pd.DataFrame, labels: list[str] | None) -> drift.Side:
+    """The model's view of a sample: its cleaned texts scored now, or, for requests logged as
+    sha256 only, the probabilities logged when they were served (no texts, so no text statistics)."""
     from llmops.evaluation.predict import token_counts
 
-    cleaned = [clf.clean(t) for t in texts]
+    if batch["text"].isna().any():
+        probs = batch[[f"prob_{lab}" for lab in clf.labels]].to_numpy(float)
+        return drift.Side(texts=None, labels=labels, pred=probs.argmax(-1), conf=probs.max(-1), lengths=None)
+    cleaned = [clf.clean(t) for t in batch["text"]]
     probs = clf.predict_proba(cleaned)
     return drift.Side(
         texts=cleaned,
@@ -73,39 +89,42 @@ def _side(clf, texts: list[str], labels: list[str] | None) -> drift.Side:
     )
 
 
-def check(batch_path: Path, text_column: str, label_column: str | None, model_dir: Path, data_dir: Path, s: Settings):
-    """(verdict dict, the batch sample, its confidences)."""
+def check(batch: pd.DataFrame, name: str, labeled: bool, model_dir: Path, data_dir: Path, s: Settings):
+    """(verdict dict, the batch sample, its confidences) for a batch read by read_batch or
+    from_requests; `name` is what the verdict calls it."""
     from llmops.evaluation.predict import TextClassifier
 
     clf = TextClassifier(model_dir)
-    batch = read_batch(batch_path, text_column=text_column, label_column=label_column, labels=clf.labels)
     rng = np.random.default_rng(s.seed)
     sample = batch.iloc[np.sort(rng.permutation(len(batch))[: s.n])].reset_index(drop=True)
     n = len(sample)
     train, val = (pd.read_parquet(data_dir / f"{split}.parquet") for split in ("train", "val"))
     train = train.iloc[np.sort(rng.permutation(len(train))[: 4 * n])]
     val = val.iloc[np.sort(rng.permutation(len(val))[: 4 * n])]
-    reference = _side(clf, train["text"].tolist(), train["label"].tolist())
-    validation = _side(clf, val["text"].tolist(), val["label"].tolist())
-    side = _side(clf, sample["text"].tolist(), sample["label"].tolist() if label_column else None)
+    reference = _side(clf, train, train["label"].tolist())
+    validation = _side(clf, val, val["label"].tolist())
+    side = _side(clf, sample, sample["label"].tolist() if labeled else None)
     thresholds = (
-        drift.calibrate(reference, validation, classes=clf.labels, n=n, max_length=clf.max_length, seed=s.seed)
+        drift.calibrate(
+            reference, validation, classes=clf.labels, n=n, max_length=clf.max_length, seed=s.seed, labeled=labeled
+        )
         if n >= s.min_n
         else dict(drift.FLOORS)
     )
     predicted = validation.take(np.arange(min(n, len(val.index))))
     result = drift.statistics(reference, predicted, side, classes=clf.labels, max_length=clf.max_length, seed=s.seed)
     values = result["values"]
-    n_labels = n if label_column else 0
+    n_labels = n if labeled else 0
     decision = drift.verdict(
         values, thresholds, n=n, n_labels=n_labels, settings={"min_n": s.min_n, "min_labels": s.min_labels}
     )
     verdict = {
         "schema_version": drift.SCHEMA_VERSION,
-        "batch": batch_path.name,
+        "batch": name,
         "rows": len(batch),
         "n": n,
-        "labeled": bool(label_column),
+        "labeled": labeled,
+        "texts": side.texts is not None,
         "seed": s.seed,
         "model_weights_sha256": drift.weights_sha(model_dir),
         **{k: decision[k] for k in ("status", "kind", "action")},
@@ -116,6 +135,8 @@ def check(batch_path: Path, text_column: str, label_column: str | None, model_di
         "words_batch": result["batch_words"],
         "words_reference": result["reference_words"],
     }
+    if "text_sha256" in sample:  # what the report and the label sample can show of a hashed request
+        sample = sample.assign(text=sample["text"].fillna("sha256:" + sample["text_sha256"]))
     return drift.rounded(verdict), sample, side.conf
 
 
@@ -136,10 +157,11 @@ def write(out: Path, verdict: dict, sample: pd.DataFrame, conf: np.ndarray, s: S
 
 def summary_line(verdict: dict, out: Path) -> str:
     over = [k for k, v in verdict["statistics"].items() if v["over"]]
-    auc = verdict["statistics"]["domain_auc"]
+    auc = verdict["statistics"].get("domain_auc")
     return (
         f"drift: {verdict['batch']}: {verdict['status']} (kind {verdict['kind']}, action {verdict['action']}; "
-        f"n {verdict['n']}, domain AUC {auc['value']:.3f} vs {auc['threshold']:.3f}"
+        f"n {verdict['n']}, "
+        + (f"domain AUC {auc['value']:.3f} vs {auc['threshold']:.3f}" if auc else "no texts logged: predictions only")
         + (f"; over: {', '.join(over)}" if over else "")
         + f") -> {out}/"
     )
