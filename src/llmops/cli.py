@@ -3,7 +3,7 @@
 llmops predict "some text" ["more text" ...] [--model models/classifier] [--file texts.csv]
 llmops generate "prompt" [--model models/pretrained] [--max-new-tokens 40]
 llmops serve [--model models:/tweet-sentiment-classifier@champion] [--port 5001] [--request-log DIR [--hash-text]]
-llmops retrain [override ...]
+llmops retrain [override ...] [--if-drift BATCH]
 llmops smoke [override ...]
 llmops drift BATCH [--text-column text] [--label-column L] [--out reports/drift/<batch>] [--n 500]
 llmops drift --requests DIR [--since 7d]
@@ -224,7 +224,9 @@ def _drift(args: argparse.Namespace) -> int:
     check.write(out, verdict=verdict, sample=sample, conf=conf, s=settings)
     print(check.summary_line(verdict, out))
     if not args.no_track:
-        _track_drift(verdict, out)
+        from llmops.tracking.drift_runs import track
+
+        print(track(verdict, out))
     return 3 if verdict["status"] == "drift" else 0
 
 
@@ -242,24 +244,6 @@ def _drift_batch(args: argparse.Namespace):
     batch = Path(args.batch)
     table = check.read_batch(batch, text_column=args.text_column, label_column=args.label_column, labels=labels)
     return table, batch.name, bool(args.label_column)
-
-
-def _track_drift(verdict: dict, out: Path) -> None:
-    """The verdict as an MLflow run, and as tags on the registered version with the checked
-    weights; skipped, saying so, where there is no store yet."""
-    from llmops.tracking.drift_runs import log_drift
-    from llmops.tracking.store import default_uri
-
-    uri = default_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        print(f"drift: not logged to MLflow (no store at {uri})")
-        return
-    from llmops.config import PARAMS_FILE, load_params
-
-    experiment, name = "llmops", None
-    if PARAMS_FILE.exists():  # the workspace's experiment and registered model
-        experiment, name = load_params(["tracking.experiment"]).tracking.experiment, _default_model_name()
-    print(log_drift(uri, verdict, out, experiment=experiment, model_name=name))
 
 
 def _drift_parser(sub) -> None:
@@ -314,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         help="exit 2 when the new model's test macro-F1 is below the champion's by more than this",
     )
     r.add_argument("--base", default="HEAD", help="git revision for `dvc metrics diff`")
+    r.add_argument("--if-drift", metavar="BATCH", help="retrain on this labeled batch only if llmops drift says so")
+    r.add_argument("--min-labels", type=int, default=200, help="with --if-drift: labels needed to retrain")
     r.set_defaults(func=_retrain)
     sm = sub.add_parser("smoke", help="the ci pipeline as a temporary DVC experiment: no tracked file changes")
     sm.add_argument("overrides", nargs="*", help="more overrides on top of experiment=ci (as -S key=value)")

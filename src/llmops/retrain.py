@@ -2,6 +2,10 @@
 workflow only calls it.
 
 1. `dvc pull` from the remote (nothing there yet is fine on a first run);
+   with `--if-drift BATCH`: `llmops drift` on the labeled batch against the pulled model, and
+   stop (exit 0) unless its action is retrain; then the batch goes under data/batches/ (`dvc add`)
+   and into data.labeled.batches, so ingest merges it and the split spreads it over train,
+   validation and test;
 2. recompose params.yaml from conf/ with the given overrides, and stop early, saying so, when DVC
    sees nothing changed;
 3. `dvc repro` (evaluate registers the model, where tracking.register and the majority-class floor
@@ -21,6 +25,7 @@ import sys
 from pathlib import Path
 
 from llmops.config import ConfigError, recorded_overrides, write_params
+from llmops.errors import StageError
 
 DECISION = Path("reports/runs/registry.json")
 METRICS_DIFF = Path("reports/metrics_diff.md")
@@ -46,7 +51,10 @@ def use_remote(url: str | None) -> None:
         _dvc("remote", "add", "--local", "--force", "--default", REMOTE_NAME, url)
 
 
-def retrain(overrides: list[str], remote: str | None, tolerance: float, base: str = "HEAD") -> int:
+def retrain(
+    overrides: list[str], remote: str | None, tolerance: float, base: str = "HEAD", if_drift: dict | None = None
+) -> int:
+    """`if_drift`: {"batch": path, "min_labels": n} for a drift-gated retrain."""
     use_remote(remote)
     pulled = _dvc("pull", "--allow-missing", check=False)
     _say("pulled the remote's cache" if pulled.returncode == 0 else "nothing to pull yet (first run?)")
@@ -54,6 +62,12 @@ def retrain(overrides: list[str], remote: str | None, tolerance: float, base: st
     # tracking.register stays the config's: a ci smoke setup (register: false) never registers
     # unless the overrides say tracking.register=true
     overrides = overrides or recorded_overrides()
+    if if_drift is not None:
+        labeled = write_params(overrides)["data"]["labeled"]  # the batch's columns, the batches so far
+        batch = drift_gate(Path(if_drift["batch"]), labeled, min_labels=if_drift["min_labels"])
+        if batch is None:
+            return 0
+        overrides = with_batch(overrides, labeled.get("batches") or [], batch)
     write_params(overrides)  # picks up any conf/ change: the trigger of most retrains
     status = json.loads(_dvc("status", "--json").stdout or "{}")
     if not status:
@@ -91,11 +105,53 @@ def retrain(overrides: list[str], remote: str | None, tolerance: float, base: st
     return 0
 
 
+def drift_gate(batch: Path, lab: dict, min_labels: int) -> Path | None:
+    """The batch under data/batches/, DVC-tracked, when `llmops drift` says retrain (drifted, with
+    at least min_labels labels); else None, after printing the verdict."""
+    import shutil
+
+    from llmops.data.sources import BATCHES_DIR
+    from llmops.monitoring import check
+    from llmops.tracking.drift_runs import track
+
+    model, data = Path("models/classifier"), Path("data/processed")
+    if not (model / "config.json").is_file() or not (data / "train.parquet").is_file():
+        raise StageError(f"--if-drift: no model or reference to check {batch} against (run the pipeline once first)")
+    id2label = json.loads((model / "config.json").read_text())["id2label"]
+    labels = [id2label[k] for k in sorted(id2label, key=int)]
+    table = check.read_batch(batch, text_column=lab["text_column"], label_column=lab["label_column"], labels=labels)
+    settings = check.Settings(min_labels=min_labels)
+    verdict, sample, conf = check.check(table, batch.name, labeled=True, model_dir=model, data_dir=data, s=settings)
+    out = Path("reports/drift") / batch.name.split(".")[0]
+    check.write(out, verdict=verdict, sample=sample, conf=conf, s=settings)
+    print(check.summary_line(verdict, out), flush=True)
+    print(track(verdict, out), flush=True)
+    if verdict["action"] != "retrain":
+        _say(f"--if-drift: the batch's action is {verdict['action']}, not retrain: nothing to do")
+        return None
+    dest = batch if batch.resolve().is_relative_to(BATCHES_DIR.resolve()) else BATCHES_DIR / batch.name
+    if dest != batch:
+        if dest.exists() and dest.read_bytes() != batch.read_bytes():
+            raise StageError(f"--if-drift: {dest} exists with other content; rename {batch}")
+        shutil.copyfile(batch, dest)
+    _dvc("add", str(dest))
+    _say(f"--if-drift: {batch.name} drifted ({verdict['kind']}) with {verdict['n']} labels: added {dest} (dvc add)")
+    return dest
+
+
+def with_batch(overrides: list[str], batches: list[str], batch: Path) -> list[str]:
+    """The overrides with data.labeled.batches holding `batches` and `batch` (once)."""
+    listed = [*batches, *([] if str(batch) in batches else [str(batch)])]
+    kept = [o for o in overrides if not o.lstrip("+").startswith("data.labeled.batches=")]
+    return [*kept, "data.labeled.batches=[" + ",".join(f"'{b}'" for b in listed) + "]"]
+
+
 def main(args) -> int:
     remote = args.remote or os.environ.get("LLMOPS_DVC_REMOTE")
     try:
-        return retrain(list(args.overrides), remote, tolerance=args.tolerance, base=args.base)
-    except ConfigError as e:
+        gate = {"batch": args.if_drift, "min_labels": args.min_labels} if args.if_drift else None
+        return retrain(list(args.overrides), remote, tolerance=args.tolerance, base=args.base, if_drift=gate)
+    except (ConfigError, StageError) as e:
         print(f"retrain: error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:

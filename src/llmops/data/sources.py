@@ -297,6 +297,45 @@ def write_labeled(path: Path, lab: Any, out: Path) -> dict[str, Any]:
     }
 
 
+BATCHES_DIR = Path("data/batches")  # ingest's DVC dep for data.labeled.batches: a batch elsewhere would change unseen
+
+
+def write_batches(batches: list[str], lab: Any, out: Path) -> list[dict[str, Any]]:
+    """Append the labeled batches (data.labeled.batches: files under data/batches/, with the labeled
+    source's text and label columns, any format, encoding detected) to `out`, the labeled parquet
+    written by write_labeled; returns their manifest records (role "labeled-batch")."""
+    from omegaconf import OmegaConf
+
+    if not batches:
+        return []
+    if lab.get("split_column"):
+        raise DataSourceError("data.labeled.batches: a batch has no split column; unset data.labeled.split_column")
+    options = OmegaConf.create(
+        {"text_column": lab.text_column, "label_column": lab.label_column, "split_column": None, "format": None}
+    )
+    records, parts = [], []
+    for i, entry in enumerate(batches):
+        path = Path(entry)
+        if not path.resolve().is_relative_to(BATCHES_DIR.resolve()):
+            raise DataSourceError(
+                f"data.labeled.batches: {entry} is outside {BATCHES_DIR}/, the folder DVC watches for batches; "
+                "move it there"
+            )
+        if not path.is_file():
+            raise DataSourceError(f"data.labeled.batches: {entry}: no such file (dvc pull, or dvc add it)")
+        parts.append(out.with_name(f"batch-{i}.parquet"))
+        records.append({**write_labeled(path, options, parts[-1]), "role": "labeled-batch"})
+    merged = out.with_name("labeled-merged.parquet")
+    with pq.ParquetWriter(merged, LABELED_SCHEMA) as writer:
+        for part in (out, *parts):
+            for batch in pq.ParquetFile(part).iter_batches():
+                writer.write_batch(batch)
+            if part != out:
+                part.unlink()
+    merged.replace(out)
+    return records
+
+
 def inside_workspace(path: Path, key: str, allow_outside: bool = False) -> Path:
     """`path` if it resolves (symlinks followed) inside the workspace; else a DataSourceError, unless
     data.allow_outside_paths: a typo such as `../../etc/passwd` must not be read, copied into

@@ -26,7 +26,7 @@ def main() -> int:
     data, seed = params.data, int(params.seed)
     try:
         with atomic_dir(OUT) as tmp:  # on any error nothing is left behind for DVC to cache
-            labeled_info, corpus_info = _read_sources(data, tmp)
+            labeled_info, batch_info, corpus_info = _read_sources(data, tmp)
             labeled = _subsample(
                 tmp / "labeled.parquet", data.subsample, lambda df, n: stratified_subsample(df, n, seed)
             )
@@ -35,7 +35,11 @@ def main() -> int:
                 data.corpus_subsample,
                 lambda df, n: df.sample(n=n, random_state=seed).sort_index(),
             )
-            manifest = {"sources": [labeled_info, *corpus_info], "labeled_rows": labeled, "corpus_rows": n_corpus}
+            manifest = {
+                "sources": [labeled_info, *batch_info, *corpus_info],
+                "labeled_rows": labeled,
+                "corpus_rows": n_corpus,
+            }
             write_json(tmp / "manifest.json", manifest)
     except sources.DataSourceError as e:
         raise StageError(str(e)) from None
@@ -52,7 +56,9 @@ def main() -> int:
     enc = ""
     if "encoding" in labeled_info:
         enc = f", read as {labeled_info['encoding']} ({labeled_info['encoding_source']})"
-    print(f"ingest: {labeled} labeled rows from {_records(labeled_info)}{enc}, {n_corpus} corpus documents -> {OUT}/")
+    more = "".join(f" + batch {b['file']} ({b['rows']} rows)" for b in batch_info)
+    source = f"{_records(labeled_info)}{enc}{more}"
+    print(f"ingest: {labeled} labeled rows from {source}, {n_corpus} corpus documents -> {OUT}/")
     return 0
 
 
@@ -98,8 +104,12 @@ def _warn_if_git_would_commit(path: Path) -> None:
         )
 
 
-def _read_sources(data, tmp: Path) -> tuple[dict, list[dict]]:
+def _read_sources(data, tmp: Path) -> tuple[dict, list[dict], list[dict]]:
+    """The manifest records of the labeled source, its batches (data.labeled.batches) and the corpus."""
+    batches: list[dict] = []
     if data.source == "hf":
+        if data.labeled.get("batches"):
+            raise sources.DataSourceError("data.labeled.batches: batches are read with data=default or data=files")
         labeled_info = sources.write_hf_labeled(data.hf, tmp / "labeled.parquet")
     else:
         path = (
@@ -108,6 +118,7 @@ def _read_sources(data, tmp: Path) -> tuple[dict, list[dict]]:
             else sources.inside_workspace(Path(data.labeled.path), "data.labeled.path", data.allow_outside_paths)
         )
         labeled_info = sources.write_labeled(path, data.labeled, tmp / "labeled.parquet")
+        batches = sources.write_batches(list(data.labeled.get("batches") or []), data.labeled, tmp / "labeled.parquet")
     default = (
         sources.package_file(data.corpus.package, data.corpus.file)
         if data.corpus.get("include_default", True)
@@ -117,7 +128,8 @@ def _read_sources(data, tmp: Path) -> tuple[dict, list[dict]]:
     for p in paths:  # a glob's folder stands for its matches here
         sources.inside_workspace(corpus_sources.static_part(p), "data.corpus.paths", data.allow_outside_paths)
     shards = corpus_sources.resolve(paths, Path("."))
-    return labeled_info, corpus_sources.write_corpus(default, shards, out=tmp / "corpus.parquet", options=data.corpus)
+    corpus = corpus_sources.write_corpus(default, shards, out=tmp / "corpus.parquet", options=data.corpus)
+    return labeled_info, batches, corpus
 
 
 def _subsample(path: Path, n: int | None, sample) -> int:

@@ -45,3 +45,19 @@ def log_drift(uri: str, verdict: dict, out: Path, experiment: str, model_name: s
     champion = registry.current(client, model_name, "champion")
     role = " (the champion)" if champion is not None and str(champion.version) == version else ""
     return f"{where}; tagged {model_name} v{version}{role} {STATUS_TAG}={verdict['status']}"
+
+
+def track(verdict: dict, out: Path) -> str:
+    """log_drift into the workspace's store (MLFLOW_TRACKING_URI, else mlflow.db), under its
+    params.yaml's experiment and registered model; skipped, saying so, where no store exists yet."""
+    from llmops.config import PARAMS_FILE, load_params
+    from llmops.tracking.store import default_uri
+
+    uri = default_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return f"drift: not logged to MLflow (no store at {uri})"
+    experiment, name = "llmops", None
+    if PARAMS_FILE.exists():
+        params = load_params(["tracking.experiment", "tracking.model_name", "data.task"])
+        experiment, name = params.tracking.experiment, registry.model_name(params.tracking, params.data.task)
+    return log_drift(uri, verdict, out, experiment=experiment, model_name=name)
