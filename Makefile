@@ -71,10 +71,11 @@ mlflow-ui: install
 	@$(BIN)/python -m llmops.tracking.lineage
 	$(BIN)/python -m llmops.tracking.server --port $(MLFLOW_PORT) --db mlflow.db --artifacts mlartifacts
 
-# The champion of this workspace's model over HTTP on 127.0.0.1 (MODEL=models:/NAME@ALIAS to choose)
+# The champion of this workspace's model over HTTP on 127.0.0.1 (MODEL=models:/NAME@ALIAS to choose;
+# REQUEST_LOG=DIR logs each request for `llmops drift --requests DIR`)
 SERVE_PORT ?= 5001
 serve: install
-	$(BIN)/llmops serve --port $(SERVE_PORT) $(if $(MODEL),--model $(MODEL))
+	$(BIN)/llmops serve --port $(SERVE_PORT) $(if $(MODEL),--model $(MODEL)) $(if $(REQUEST_LOG),--request-log $(REQUEST_LOG))
 
 # A tracking server for a team (sqlite store, one worker, job execution off); then
 #   export MLFLOW_TRACKING_URI=http://127.0.0.1:$(MLFLOW_PORT)

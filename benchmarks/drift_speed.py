@@ -44,6 +44,7 @@ def main() -> None:
                 "label",
                 "--out",
                 f"{tmp}/out",
+                "--no-track",  # a benchmark run never tags the workspace's champion
             ]
             proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
             total = time.perf_counter() - start

@@ -139,6 +139,21 @@ def drift_gate(batch: Path, lab: dict, min_labels: int) -> Path | None:
     return dest
 
 
+def pending_batches(listed: list[str]) -> list[str]:
+    """The batches under data/batches/ (DVC-tracked: their .dvc pointers are in git, the files
+    may not be pulled yet) that data.labeled.batches does not list: what drift.yml checks."""
+    from llmops.data.sources import BATCHES_DIR
+
+    if not BATCHES_DIR.is_dir():
+        return []
+    found = {
+        str(p.with_suffix("")) if p.suffix == ".dvc" else str(p)
+        for p in BATCHES_DIR.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name != "README.md"
+    }
+    return sorted(found - {str(Path(b)) for b in listed})
+
+
 def with_batch(overrides: list[str], batches: list[str], batch: Path) -> list[str]:
     """The overrides with data.labeled.batches holding `batches` and `batch` (once)."""
     listed = [*batches, *([] if str(batch) in batches else [str(batch)])]
@@ -157,3 +172,12 @@ def main(args) -> int:
     except RuntimeError as e:
         print(f"retrain: error: {e}", file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":  # python -m llmops.retrain --pending: one pending batch per line (drift.yml)
+    from llmops.config import load_params
+
+    if sys.argv[1:] != ["--pending"]:
+        sys.exit("usage: python -m llmops.retrain --pending")
+    for batch in pending_batches(list(load_params(["data.labeled.batches"]).data.labeled.batches)):
+        print(batch)
