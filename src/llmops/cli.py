@@ -214,10 +214,13 @@ def _drift(args: argparse.Namespace) -> int:
     model, data = _model_dir(args.model, "fine-tuned classifier"), Path(args.data)
     if not (data / "train.parquet").is_file():
         raise UserError(f"no reference at {data.resolve()}/train.parquet (run `make repro` in the workspace first)")
-    settings = check.Settings(n=args.n, seed=args.seed, min_labels=args.min_labels)
+    stored = model.parent / "drift_reference"  # the drift_reference stage's, beside the model
+    settings = check.stored_settings(stored, n=args.n, seed=args.seed, min_labels=args.min_labels)
     try:
         batch, name, labeled = _drift_batch(args)
-        verdict, sample, conf = check.check(batch, name, labeled=labeled, model_dir=model, data_dir=data, s=settings)
+        verdict, sample, conf = check.check(
+            batch, name, labeled=labeled, model_dir=model, data_dir=data, s=settings, stored=stored
+        )
     except StageError as err:
         raise UserError(str(err)) from None
     out = Path(args.out) if args.out else Path("reports/drift") / name.split(".")[0]
@@ -254,9 +257,9 @@ def _drift_parser(sub) -> None:
     d.add_argument("--text-column", default="text")
     d.add_argument("--label-column", help="the batch's labels, when it has them")
     d.add_argument("--out", help="default: reports/drift/<batch name>")
-    d.add_argument("--n", type=int, default=500, help="rows compared: a seeded sample of the batch")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--min-labels", type=int, default=200, help="labels needed to retrain on a drifted batch")
+    d.add_argument("--n", type=int, help="rows compared, a seeded sample of the batch (default: monitoring.n)")
+    d.add_argument("--seed", type=int, help="default: monitoring.seed")
+    d.add_argument("--min-labels", type=int, help="labels needed to retrain on a drifted batch (monitoring.min_labels)")
     d.add_argument("--model", default="models/classifier")
     d.add_argument("--data", default="data/processed", help="the reference: train and val splits")
     d.add_argument("--no-track", action="store_true", help="do not log the verdict to MLflow")
@@ -299,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     r.add_argument("--base", default="HEAD", help="git revision for `dvc metrics diff`")
     r.add_argument("--if-drift", metavar="BATCH", help="retrain on this labeled batch only if llmops drift says so")
-    r.add_argument("--min-labels", type=int, default=200, help="with --if-drift: labels needed to retrain")
+    r.add_argument("--min-labels", type=int, help="with --if-drift: labels needed to retrain (monitoring.min_labels)")
     r.set_defaults(func=_retrain)
     sm = sub.add_parser("smoke", help="the ci pipeline as a temporary DVC experiment: no tracked file changes")
     sm.add_argument("overrides", nargs="*", help="more overrides on top of experiment=ci (as -S key=value)")

@@ -105,7 +105,7 @@ def retrain(
     return 0
 
 
-def drift_gate(batch: Path, lab: dict, min_labels: int) -> Path | None:
+def drift_gate(batch: Path, lab: dict, min_labels: int | None) -> Path | None:
     """The batch under data/batches/, DVC-tracked, when `llmops drift` says retrain (drifted, with
     at least min_labels labels); else None, after printing the verdict."""
     import shutil
@@ -120,8 +120,11 @@ def drift_gate(batch: Path, lab: dict, min_labels: int) -> Path | None:
     id2label = json.loads((model / "config.json").read_text())["id2label"]
     labels = [id2label[k] for k in sorted(id2label, key=int)]
     table = check.read_batch(batch, text_column=lab["text_column"], label_column=lab["label_column"], labels=labels)
-    settings = check.Settings(min_labels=min_labels)
-    verdict, sample, conf = check.check(table, batch.name, labeled=True, model_dir=model, data_dir=data, s=settings)
+    stored = Path("models/drift_reference")
+    settings = check.stored_settings(stored, min_labels=min_labels)
+    verdict, sample, conf = check.check(
+        table, batch.name, labeled=True, model_dir=model, data_dir=data, s=settings, stored=stored
+    )
     out = Path("reports/drift") / batch.name.split(".")[0]
     check.write(out, verdict=verdict, sample=sample, conf=conf, s=settings)
     print(check.summary_line(verdict, out), flush=True)

@@ -77,6 +77,15 @@ def facts():
                 "pretrain_gain_f1@40": 0.0202,
                 "pretrain_gain_f1@40_ci95": [-0.0303, 0.0707],
             },
+            "drift": {
+                "settings": {"n": 432, "seed": 0, "min_n": 100, "min_labels": 234, "label_sample": 100},
+                "rows": {"reference": 1728, "validation": 1728},
+                "thresholds": {
+                    "labeled": {"domain_auc": 0.5678, "label_js": 0.1},
+                    "unlabeled": {"domain_auc": 0.5789, "label_js": 0.1},
+                },
+                "floors": {"domain_auc": 0.55, "label_js": 0.1},
+            },
             "max_length": 48,
             "truncation_share": 0.0371,
             "non_ascii_share": 0.0123,
@@ -98,6 +107,7 @@ def test_every_number_comes_from_the_facts_and_nothing_is_left_unfilled(facts):
     assert "The weakest class is `positive`" in card and "80" in card
     assert "| 40 | 0.3131 | 0.2929 | +0.0202 | [-0.0303, +0.0707] |" in card  # the learning curve row
     assert "| negative | 41 | 5 | 4 |" in card  # the confusion matrix
+    assert "| `domain_auc` | 0.5678 | 0.5789 | 0.5500 |" in card and "432 rows" in card and "234 labels" in card
     # the model-index the Hub reads: the same figures in the YAML front matter
     parsed = {r.metric_type: r.metric_value for r in ModelCard(card).data.eval_results}
     assert parsed == {"accuracy": 0.6789, "f1": 0.4321}
@@ -111,6 +121,11 @@ def test_a_changed_fact_changes_the_card(facts):
     assert after != before
     assert "better than TF-IDF: macro-F1 margin +0.0210" in after and "not measurably better than TF-IDF" not in after
     assert "The weakest class is `neutral`" in after
+
+
+def test_a_model_without_a_drift_reference_says_so(facts):
+    facts["drift"] = None
+    assert "No drift reference was built for this model" in render(facts)
 
 
 def test_an_unregistered_model_and_the_copy_logged_before_the_gate_say_so(facts):

@@ -51,6 +51,16 @@ def test_the_label_sample_spans_every_confidence_band():
     assert len(sample) == 50 and np.histogram(sample["confidence"], bins=5, range=(0.34, 1.0))[0].tolist() == [10] * 5
 
 
+def test_the_settings_come_from_the_stored_reference_and_flags_win(tmp_path):
+    from llmops.monitoring.check import Settings, stored_settings
+
+    assert stored_settings(tmp_path) == Settings()
+    settings = {"n": 300, "seed": 7, "min_n": 50, "min_labels": 120, "label_sample": 60}
+    (tmp_path / "reference.json").write_text(json.dumps({"settings": settings}))
+    assert stored_settings(tmp_path) == Settings(**settings)
+    assert stored_settings(tmp_path, n=None, min_labels=10) == Settings(**{**settings, "min_labels": 10})
+
+
 def _drift(ws, tmp_path, batch, *args, track=False):
     from llmops.cli import main
 
@@ -79,6 +89,9 @@ def test_drift_on_the_ci_model(ci_pipeline, tmp_path, capsys):
     the test split with 70% of one class is prior drift, not covariate; 50 rows are insufficient;
     the same input gives the same bytes; a text with markup is escaped in the report."""
     ws = ci_pipeline[0]
+    reference = json.loads((ws / "models/drift_reference/reference.json").read_text())  # the stage's
+    assert set(reference["thresholds"]) == {"labeled", "unlabeled"} and reference["settings"]["n"] == 500
+    assert "### Drift thresholds" in (ws / "reports/model_card.md").read_text()
     test = pd.read_parquet(ws / "data/processed/test.parquet")
     code, verdict, out = _drift(ws, tmp_path / "a", ws / "data/processed/test.parquet", "--label-column", "label")
     assert code == 0 and verdict["status"] in ("ok", "warn"), verdict

@@ -91,6 +91,10 @@ TEMPLATE = """---
 
 ## More Information
 
+### Drift thresholds
+
+{{ drift }}
+
 ### Lineage
 
 {{ lineage }}
@@ -291,9 +295,27 @@ def _sections(facts: dict) -> dict[str, str]:
         f"precision, recall and F1. 95% intervals from {iv['rounds']:,} bootstrap resamples of the test split.",
         results=_results(facts),
         results_summary=limitations(facts)[1],
+        drift=_drift(facts.get("drift")),
         lineage="\n".join(
             f"- **{k}:** {v}" for k, v in {**lineage, "registry": _decision(name, facts.get("registry"))}.items()
         ),
+    )
+
+
+def _drift(reference: dict | None) -> str:
+    """The thresholds `llmops drift` holds a batch to (models/drift_reference/reference.json)."""
+    if reference is None:
+        return "No drift reference was built for this model (the drift_reference stage did not run)."
+    t, floors, s = reference["thresholds"], reference["floors"], reference["settings"]
+    rows = [[f"`{k}`", _f(t["labeled"][k]), _f(t["unlabeled"][k]), _f(floors[k])] for k in sorted(floors)]
+    return (
+        f"`llmops drift BATCH` compares a seeded sample of {s['n']:,} rows of a batch (seed {s['seed']}) with "
+        f"{reference['rows']['reference']:,} train and {reference['rows']['validation']:,} validation rows. Each "
+        "threshold is max(floor, the 99th percentile of the statistic between reference and validation samples "
+        "of that size), so a batch like the training data stays under it (docs/tracking.md).\n\n"
+        + _table(["statistic", "threshold (labeled batch)", "threshold (unlabeled)", "floor"], rows)
+        + f"\n\nA drifted batch with at least {s['min_labels']:,} labels is enough to retrain on; with fewer, "
+        f"{s['label_sample']:,} rows are sampled to label. Fewer than {s['min_n']:,} rows: insufficient."
     )
 
 

@@ -5,7 +5,7 @@ report.html (and label_sample.csv when labels are needed) into one folder, all o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,15 @@ class Settings:
     min_n: int = 100  # fewer rows: insufficient
     min_labels: int = 200  # a drifted batch with this many labels is enough to retrain on
     label_sample: int = 100  # rows to label when it is not
+
+
+def stored_settings(stored: Path, **given: int | None) -> Settings:
+    """The drift_reference stage's settings (monitoring.* when it ran), else the defaults above;
+    each `given` value that is not None wins (a command-line flag)."""
+    path = stored / "reference.json"
+    base = json.loads(path.read_text())["settings"] if path.is_file() else {}
+    known = {k: v for k, v in base.items() if k in Settings.__dataclass_fields__}
+    return Settings(**{**known, **{k: v for k, v in given.items() if v is not None}})
 
 
 def read_batch(path: Path, text_column: str, label_column: str | None, labels: list[str]) -> pd.DataFrame:
@@ -89,34 +98,129 @@ def _side(clf, batch: pd.DataFrame, labels: list[str] | None) -> drift.Side:
     )
 
 
-def check(batch: pd.DataFrame, name: str, labeled: bool, model_dir: Path, data_dir: Path, s: Settings):
+@dataclass
+class Reference:
+    """What a batch is compared with: the model's view of a train sample (texts and labels) and of
+    a validation sample (its predictions on texts it never trained on), drawn for batches of up to
+    n rows, and the thresholds calibrated at n ("labeled", "unlabeled"), when they were."""
+
+    reference: drift.Side
+    validation: drift.Side
+    classes: list[str]
+    max_length: int
+    n: int
+    seed: int
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def calibrate(self, n: int, labeled: bool) -> dict[str, float]:
+        return drift.calibrate(
+            self.reference,
+            self.validation,
+            classes=self.classes,
+            n=n,
+            max_length=self.max_length,
+            seed=self.seed,
+            labeled=labeled,
+        )
+
+
+def build_reference(clf, data_dir: Path, n: int, seed: int, calibrated: bool = True) -> Reference:
+    """Score 4n seeded train and validation rows (all of a smaller split) and, when `calibrated`,
+    calibrate the thresholds for batches of n, with and without labels."""
+    rng = np.random.default_rng(seed)
+    train, val = (pd.read_parquet(data_dir / f"{split}.parquet") for split in ("train", "val"))
+    train = train.iloc[np.sort(rng.permutation(len(train))[: 4 * n])]
+    val = val.iloc[np.sort(rng.permutation(len(val))[: 4 * n])]
+    sides = _side(clf, train, train["label"].tolist()), _side(clf, val, val["label"].tolist())
+    ref = Reference(*sides, classes=clf.labels, max_length=clf.max_length, n=n, seed=seed)
+    if calibrated:
+        ref.thresholds = {kind: ref.calibrate(n, labeled=kind == "labeled") for kind in ("labeled", "unlabeled")}
+    return ref
+
+
+def save_reference(ref: Reference, folder: Path, weights_sha256: str, settings: dict) -> dict:
+    """reference.parquet, validation.parquet and reference.json (the settings, thresholds and a
+    summary of the reference) into `folder`; returns the JSON's content."""
+    for name, side in (("reference", ref.reference), ("validation", ref.validation)):
+        pd.DataFrame(
+            {"text": side.texts, "label": side.labels, "pred": side.pred, "conf": side.conf, "length": side.lengths}
+        ).to_parquet(folder / f"{name}.parquet", index=False)
+    val, train = ref.validation, ref.reference
+    summary = {
+        "label_shares": {c: float(np.mean(np.asarray(train.labels) == c)) for c in ref.classes},
+        "predicted_shares_validation": {c: float(np.mean(val.pred == i)) for i, c in enumerate(ref.classes)},
+        "confidence_validation_quartiles": [float(q) for q in np.percentile(val.conf, [25, 50, 75])],
+        "tokens_quartiles": [float(q) for q in np.percentile(train.lengths, [25, 50, 75])],
+        "tokens_per_word": float(train.lengths.sum() / max(1, sum(len(t.split()) for t in train.texts))),
+        "truncation_share": float(np.mean(train.lengths > ref.max_length)),
+    }
+    content = {
+        "schema_version": drift.SCHEMA_VERSION,
+        "model_weights_sha256": weights_sha256,
+        "settings": settings,
+        "rows": {"reference": len(train.pred), "validation": len(val.pred)},
+        "thresholds": ref.thresholds,
+        "floors": dict(drift.FLOORS),
+        "summary": summary,
+    }
+    (folder / "reference.json").write_text(json.dumps(drift.rounded(content), indent=2, sort_keys=True) + "\n")
+    return content
+
+
+def load_reference(folder: Path, clf, model_dir: Path, seed: int) -> tuple[Reference, dict] | None:
+    """The stored reference and its settings, when `folder` holds one built for this model's
+    weights and this seed; else None."""
+    path = folder / "reference.json"
+    if not path.is_file():
+        return None
+    meta = json.loads(path.read_text())
+    if meta["model_weights_sha256"] != drift.weights_sha(model_dir) or meta["settings"]["seed"] != seed:
+        return None
+    sides = []
+    for name in ("reference", "validation"):
+        t = pd.read_parquet(folder / f"{name}.parquet")
+        columns = t["text"].tolist(), t["label"].tolist(), t["pred"].to_numpy(), t["conf"].to_numpy()
+        sides.append(drift.Side(*columns, lengths=t["length"].to_numpy()))
+    n, thresholds = int(meta["settings"]["n"]), meta["thresholds"]
+    ref = Reference(*sides, classes=clf.labels, max_length=clf.max_length, n=n, seed=seed, thresholds=thresholds)
+    return ref, meta["settings"]
+
+
+def check(
+    batch: pd.DataFrame,
+    name: str,
+    labeled: bool,
+    model_dir: Path,
+    data_dir: Path,
+    s: Settings,
+    stored: Path | None = None,
+):
     """(verdict dict, the batch sample, its confidences) for a batch read by read_batch or
-    from_requests; `name` is what the verdict calls it."""
+    from_requests; `name` is what the verdict calls it. `stored`: the drift_reference stage's
+    folder, used when it was built for this model and seed (else the reference is built here)."""
     from llmops.evaluation.predict import TextClassifier
 
     clf = TextClassifier(model_dir)
     rng = np.random.default_rng(s.seed)
     sample = batch.iloc[np.sort(rng.permutation(len(batch))[: s.n])].reset_index(drop=True)
     n = len(sample)
-    train, val = (pd.read_parquet(data_dir / f"{split}.parquet") for split in ("train", "val"))
-    train = train.iloc[np.sort(rng.permutation(len(train))[: 4 * n])]
-    val = val.iloc[np.sort(rng.permutation(len(val))[: 4 * n])]
-    reference = _side(clf, train, train["label"].tolist())
-    validation = _side(clf, val, val["label"].tolist())
+    found = load_reference(stored, clf, model_dir, seed=s.seed) if stored else None
+    ref = found[0] if found and n <= found[0].n else build_reference(clf, data_dir, n=n, seed=s.seed, calibrated=False)
     side = _side(clf, sample, sample["label"].tolist() if labeled else None)
-    thresholds = (
-        drift.calibrate(
-            reference, validation, classes=clf.labels, n=n, max_length=clf.max_length, seed=s.seed, labeled=labeled
-        )
-        if n >= s.min_n
-        else dict(drift.FLOORS)
+    kind = "labeled" if labeled else "unlabeled"
+    if n < s.min_n:
+        thresholds = dict(drift.FLOORS)
+    elif ref.n == n and kind in ref.thresholds:
+        thresholds = ref.thresholds[kind]
+    else:
+        thresholds = ref.calibrate(n, labeled=labeled)
+    predicted = ref.validation.take(np.arange(min(n, len(ref.validation.pred))))
+    result = drift.statistics(
+        ref.reference, predicted, side, classes=clf.labels, max_length=clf.max_length, seed=s.seed
     )
-    predicted = validation.take(np.arange(min(n, len(val.index))))
-    result = drift.statistics(reference, predicted, side, classes=clf.labels, max_length=clf.max_length, seed=s.seed)
     values = result["values"]
-    n_labels = n if labeled else 0
     decision = drift.verdict(
-        values, thresholds, n=n, n_labels=n_labels, settings={"min_n": s.min_n, "min_labels": s.min_labels}
+        values, thresholds, n=n, n_labels=n if labeled else 0, settings={"min_n": s.min_n, "min_labels": s.min_labels}
     )
     verdict = {
         "schema_version": drift.SCHEMA_VERSION,

@@ -24,6 +24,7 @@ REPORT = Path("reports/evaluate.md")
 REGISTRY = Path("reports/runs/registry.json")
 LEARNING_CURVE = Path("metrics/learning_curve.json")
 CARD = Path("reports/model_card.md")
+DRIFT_REFERENCE = Path("models/drift_reference/reference.json")  # its thresholds go into the card
 # The hyperparameters the model card lists; evaluate declares each in dvc.yaml
 CARD_PARAMS = (
     "model.arch",
@@ -171,6 +172,7 @@ def card_facts(
             "precision": str(params.trainer.precision),
         },
         "learning_curve": read_json(LEARNING_CURVE) if LEARNING_CURVE.exists() else None,
+        "drift": read_json(DRIFT_REFERENCE) if DRIFT_REFERENCE.exists() else None,
         "max_length": max_length,
         "truncation_share": float(np.mean(lengths > max_length)) if len(lengths) else 0.0,
         "non_ascii_share": float(train["text"].map(lambda t: any(c.isalpha() and ord(c) > 127 for c in t)).mean()),
