@@ -307,7 +307,8 @@ def _drift(reference: dict | None) -> str:
     if reference is None:
         return "No drift reference was built for this model (the drift_reference stage did not run)."
     t, floors, s = reference["thresholds"], reference["floors"], reference["settings"]
-    rows = [[f"`{k}`", _f(t["labeled"][k]), _f(t["unlabeled"][k]), _f(floors[k])] for k in sorted(floors)]
+    shown = lambda kind, k: "n/a" if kind == "unlabeled" and k == "label_js" else _f(t[kind][k])  # noqa: E731
+    rows = [[f"`{k}`", shown("labeled", k), shown("unlabeled", k), _f(floors[k])] for k in sorted(floors)]
     return (
         f"`llmops drift BATCH` compares a seeded sample of {s['n']:,} rows of a batch (seed {s['seed']}) with "
         f"{reference['rows']['reference']:,} train and {reference['rows']['validation']:,} validation rows. Each "
