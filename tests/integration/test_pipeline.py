@@ -37,6 +37,7 @@ STAGES = [  # DVC's names; the MLflow runs and reports/runs/ of finetune@scratch
     "finetune@pretrained",
     "finetune@scratch",
     "learning_curve",
+    "drift_reference",
     "evaluate",
 ]
 RUN_NAMES = [
@@ -262,7 +263,8 @@ def test_a_code_edit_reruns_only_the_stages_that_run_that_code(ci_pipeline, tmp_
         ("src/llmops/training/finetune.py", {"finetune@pretrained", "finetune@scratch"}),
         ("src/llmops/models/lm.py", {"pretrain", "finetune@pretrained", "finetune@scratch", "learning_curve"}),
         ("src/llmops/label_efficiency/cells.py", {"learning_curve"}),
-        ("src/llmops/evaluation/predict.py", {"evaluate"}),
+        ("src/llmops/evaluation/predict.py", {"drift_reference", "evaluate"}),
+        ("src/llmops/monitoring/drift.py", {"drift_reference"}),
         # the files hand-listed deps used to miss (tests/test_stage_deps.py keeps them exact)
         ("src/llmops/data/budget.py", {"finetune@pretrained", "finetune@scratch", "learning_curve"}),
         ("src/llmops/data/tokenizer.py", {"train_tokenizer", "pack"}),
@@ -288,6 +290,7 @@ def test_cached_rerun_is_a_noop_and_a_param_change_reruns_only_what_depends_on_i
         "finetune@pretrained",
         "finetune@scratch",
         "learning_curve",
+        "drift_reference",
         "evaluate",
     ]
     # the finetune run of this pipeline chains to the *cached* pretrain run, not a new one
@@ -349,6 +352,7 @@ def test_exp_runs_then_plain_dvc_repro_and_exp_apply(own_copy):
             "finetune@pretrained",
             "finetune@scratch",
             "learning_curve",
+            "drift_reference",
             "evaluate",
         ]
         assert read(ws, "reports/runs/params.json")["overrides"] == ["experiment=ci", f"finetune.lr={lr}"]

@@ -30,6 +30,7 @@ TRAINING_STAGES = [
     "finetune@pretrained",
     "finetune@scratch",
     "learning_curve",
+    "drift_reference",
     "evaluate",
 ]  # what a trainer change reruns
 # Long enough that a kill lands mid-training: ~300 tiny steps take ~5 s here.

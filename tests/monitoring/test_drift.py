@@ -28,6 +28,15 @@ def test_the_statistics_measure_what_they_say():
     assert len(rows) == 100 and (picked == "a").sum() == 70
 
 
+def test_tiny_data_gives_floors_and_no_crash():
+    """A user's small labeled file makes a small validation split: the drift_reference stage must
+    still run (no 5-fold split of 3 texts, no empty vocabulary)."""
+    assert stats.domain_classifier(["a b", "c d"], ["e f"], seed=0) == (0.5, [], [])
+    assert stats.domain_classifier(["x"] * 10, ["y"] * 10, seed=0)[0] == 0.5  # one-letter texts: no token at all
+    side = drift.Side(["t one", "t two", "t three"], CLASSES, np.array([0, 1, 2]), np.full(3, 0.5), np.array([2, 2, 3]))
+    assert drift.calibrate(side, side, classes=CLASSES, n=500, max_length=48, seed=0) == drift.FLOORS
+
+
 @pytest.mark.parametrize(
     ("over", "n", "labels", "expected"),
     [

@@ -30,6 +30,7 @@ FLOORS = {
 COVARIATE = ("domain_auc", "length_ks", "truncation_gap")  # the texts changed
 PRIOR = ("label_js", "prediction_js")  # the class shares changed
 CALIBRATION_ROUNDS = 20
+MIN_CALIBRATION_ROWS = 5  # each half of the validation split in a calibration draw
 
 
 @dataclass
@@ -92,6 +93,8 @@ def calibrate(
     train sample and another validation sample of n (as the reference))."""
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {k: [] for k in FLOORS}
+    if len(validation.texts) < 2 * MIN_CALIBRATION_ROWS:  # halves too small to say anything: the floors
+        return dict(FLOORS)
     for r in range(CALIBRATION_ROUNDS):
         as_batch, as_predicted = (validation.take(rows) for rows in _two_samples(len(validation.texts), n, rng))
         as_batch = as_batch if labeled else replace(as_batch, labels=None)

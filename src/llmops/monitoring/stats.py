@@ -36,15 +36,22 @@ def domain_classifier(
 ) -> tuple[float, list[str], list[str]]:
     """Cross-validated ROC AUC of TF-IDF + logistic regression telling batch texts (1) from
     reference texts (0): 0.5 when the two cannot be told apart. Also the words that most say
-    "batch" and most say "reference", from the model fit on everything."""
+    "batch" and most say "reference", from the model fit on everything. Too few texts for two
+    folds, or no word seen twice: 0.5 and no words (nothing can be told apart)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+    folds = min(folds, len(reference), len(batch))
     texts = [*reference, *batch]
     y = np.array([0] * len(reference) + [1] * len(batch))
-    x = TfidfVectorizer(sublinear_tf=True, min_df=2, max_features=20000).fit(texts)
+    try:
+        x = TfidfVectorizer(sublinear_tf=True, min_df=2, max_features=20000).fit(texts)
+    except ValueError:  # an empty vocabulary
+        folds = 0
+    if folds < 2:
+        return 0.5, [], []
     features = x.transform(texts)
     model = LogisticRegression(max_iter=1000, C=1.0)
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
