@@ -28,6 +28,27 @@ def test_the_statistics_measure_what_they_say():
     assert len(rows) == 100 and (picked == "a").sum() == 70
 
 
+def test_the_nll_ratio_compares_the_lm_surprise_with_class_matched_train_texts():
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(50)]
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(400)]
+    labels = [CLASSES[i % 3] for i in range(400)]
+    pred, conf, lengths = np.arange(400) % 3, np.full(400, 0.6), np.full(400, 8)
+    reference = drift.Side(texts, labels, pred, conf, lengths, nll=np.full(400, 4.0))
+    batch = reference.take(np.arange(100))
+    same = drift.statistics(reference, batch, batch, classes=CLASSES, max_length=48, seed=0)["values"]
+    assert same["nll_ratio"] == pytest.approx(1.0)
+    batch.nll = np.full(100, 6.0)  # texts half again as surprising to the LM
+    values = drift.statistics(reference, batch, batch, classes=CLASSES, max_length=48, seed=0)["values"]
+    assert values["nll_ratio"] == pytest.approx(1.5)
+    got = drift.verdict(values, dict(drift.FLOORS), 100, 0, {"min_n": 50, "min_labels": 200})
+    assert (got["status"], got["kind"]) == ("drift", "covariate") and "nll_ratio" in got["over"]
+    batch.nll = None  # no LM beside the model: the statistic is left out
+    assert (
+        "nll_ratio" not in drift.statistics(reference, batch, batch, classes=CLASSES, max_length=48, seed=0)["values"]
+    )
+
+
 def test_tiny_data_gives_floors_and_no_crash():
     """A user's small labeled file makes a small validation split: the drift_reference stage must
     still run (no 5-fold split of 3 texts, no empty vocabulary)."""

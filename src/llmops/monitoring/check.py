@@ -79,9 +79,21 @@ def from_requests(records: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     return records[["text_sha256", *[f"prob_{lab}" for lab in labels]]].assign(text=None)
 
 
-def _side(clf, batch: pd.DataFrame, labels: list[str] | None) -> drift.Side:
-    """The model's view of a sample: its cleaned texts scored now, or, for requests logged as
-    sha256 only, the probabilities logged when they were served (no texts, so no text statistics)."""
+def language_model(model_dir: Path):
+    """The pre-trained LM beside the classifier (models/pretrained, written by the pretrain stage)
+    and its weights' sha256, or (None, None) where there is none."""
+    from llmops.models.surprise import LanguageModel
+
+    lm_dir = Path(model_dir).parent / "pretrained"
+    if not (lm_dir / "config.json").is_file():
+        return None, None
+    return LanguageModel(lm_dir), drift.weights_sha(lm_dir)
+
+
+def _side(clf, batch: pd.DataFrame, labels: list[str] | None, lm=None) -> drift.Side:
+    """The model's view of a sample: its cleaned texts scored now (and their NLL under the LM,
+    when given), or, for requests logged as sha256 only, the probabilities logged when they were
+    served (no texts, so no text statistics)."""
     from llmops.evaluation.predict import token_counts
 
     if batch["text"].isna().any():
@@ -95,6 +107,7 @@ def _side(clf, batch: pd.DataFrame, labels: list[str] | None) -> drift.Side:
         pred=probs.argmax(-1),
         conf=probs.max(-1),
         lengths=token_counts(clf.tokenizer, cleaned),
+        nll=lm.mean_nll(cleaned) if lm is not None else None,
     )
 
 
@@ -124,26 +137,28 @@ class Reference:
         )
 
 
-def build_reference(clf, data_dir: Path, n: int, seed: int, calibrated: bool = True) -> Reference:
-    """Score 4n seeded train and validation rows (all of a smaller split) and, when `calibrated`,
-    calibrate the thresholds for batches of n, with and without labels."""
+def build_reference(clf, data_dir: Path, n: int, seed: int, calibrated: bool = True, lm=None) -> Reference:
+    """Score 4n seeded train and validation rows (all of a smaller split; their NLL under `lm`
+    too) and, when `calibrated`, calibrate the thresholds for batches of n, labeled or not."""
     rng = np.random.default_rng(seed)
     train, val = (pd.read_parquet(data_dir / f"{split}.parquet") for split in ("train", "val"))
     train = train.iloc[np.sort(rng.permutation(len(train))[: 4 * n])]
     val = val.iloc[np.sort(rng.permutation(len(val))[: 4 * n])]
-    sides = _side(clf, train, train["label"].tolist()), _side(clf, val, val["label"].tolist())
+    sides = _side(clf, train, train["label"].tolist(), lm), _side(clf, val, val["label"].tolist(), lm)
     ref = Reference(*sides, classes=clf.labels, max_length=clf.max_length, n=n, seed=seed)
     if calibrated:
         ref.thresholds = {kind: ref.calibrate(n, labeled=kind == "labeled") for kind in ("labeled", "unlabeled")}
     return ref
 
 
-def save_reference(ref: Reference, folder: Path, weights_sha256: str, settings: dict) -> dict:
-    """reference.parquet, validation.parquet and reference.json (the settings, thresholds and a
+def save_reference(ref: Reference, folder: Path, weights: dict[str, str | None], settings: dict) -> dict:
+    """reference.parquet, validation.parquet and reference.json (the settings, thresholds, the
+    classifier's and the LM's weights (`weights`: {"model": sha256, "lm": sha256 or None}) and a
     summary of the reference) into `folder`; returns the JSON's content."""
     for name, side in (("reference", ref.reference), ("validation", ref.validation)):
+        columns = {"text": side.texts, "label": side.labels, "pred": side.pred, "conf": side.conf}
         pd.DataFrame(
-            {"text": side.texts, "label": side.labels, "pred": side.pred, "conf": side.conf, "length": side.lengths}
+            {**columns, "length": side.lengths, **({"nll": side.nll} if side.nll is not None else {})}
         ).to_parquet(folder / f"{name}.parquet", index=False)
     val, train = ref.validation, ref.reference
     summary = {
@@ -153,10 +168,12 @@ def save_reference(ref: Reference, folder: Path, weights_sha256: str, settings: 
         "tokens_quartiles": [float(q) for q in np.percentile(train.lengths, [25, 50, 75])],
         "tokens_per_word": float(train.lengths.sum() / max(1, sum(len(t.split()) for t in train.texts))),
         "truncation_share": float(np.mean(train.lengths > ref.max_length)),
+        "lm_nll_per_token_mean": float(train.nll.mean()) if train.nll is not None else None,
     }
     content = {
         "schema_version": drift.SCHEMA_VERSION,
-        "model_weights_sha256": weights_sha256,
+        "model_weights_sha256": weights["model"],
+        "lm_weights_sha256": weights["lm"],
         "settings": settings,
         "rows": {"reference": len(train.pred), "validation": len(val.pred)},
         "thresholds": ref.thresholds,
@@ -167,23 +184,35 @@ def save_reference(ref: Reference, folder: Path, weights_sha256: str, settings: 
     return content
 
 
-def load_reference(folder: Path, clf, model_dir: Path, seed: int) -> tuple[Reference, dict] | None:
-    """The stored reference and its settings, when `folder` holds one built for this model's
-    weights and this seed; else None."""
+def load_reference(folder: Path, clf, weights: dict[str, str | None], seed: int) -> tuple[Reference, dict] | None:
+    """The stored reference and its settings, when `folder` holds one built for these weights
+    (the classifier's and the LM's) and this seed; else None."""
     path = folder / "reference.json"
     if not path.is_file():
         return None
     meta = json.loads(path.read_text())
-    if meta["model_weights_sha256"] != drift.weights_sha(model_dir) or meta["settings"]["seed"] != seed:
+    built_for = {"model": meta["model_weights_sha256"], "lm": meta.get("lm_weights_sha256")}
+    if built_for != weights or meta["settings"]["seed"] != seed:
         return None
     sides = []
     for name in ("reference", "validation"):
         t = pd.read_parquet(folder / f"{name}.parquet")
         columns = t["text"].tolist(), t["label"].tolist(), t["pred"].to_numpy(), t["conf"].to_numpy()
-        sides.append(drift.Side(*columns, lengths=t["length"].to_numpy()))
+        nll = t["nll"].to_numpy() if "nll" in t else None
+        sides.append(drift.Side(*columns, lengths=t["length"].to_numpy(), nll=nll))
     n, thresholds = int(meta["settings"]["n"]), meta["thresholds"]
     ref = Reference(*sides, classes=clf.labels, max_length=clf.max_length, n=n, seed=seed, thresholds=thresholds)
     return ref, meta["settings"]
+
+
+def _thresholds(ref: Reference, n: int, labeled: bool, min_n: int) -> dict[str, float]:
+    """The stored thresholds at n, calibrated on the reference at another n, the floors below min_n."""
+    kind = "labeled" if labeled else "unlabeled"
+    if n < min_n:
+        return dict(drift.FLOORS)
+    if ref.n == n and kind in ref.thresholds:
+        return ref.thresholds[kind]
+    return ref.calibrate(n, labeled=labeled)
 
 
 def check(
@@ -201,19 +230,15 @@ def check(
     from llmops.evaluation.predict import TextClassifier
 
     clf = TextClassifier(model_dir)
+    lm, lm_sha = language_model(model_dir)
+    weights = {"model": drift.weights_sha(model_dir), "lm": lm_sha}
     rng = np.random.default_rng(s.seed)
     sample = batch.iloc[np.sort(rng.permutation(len(batch))[: s.n])].reset_index(drop=True)
     n = len(sample)
-    found = load_reference(stored, clf, model_dir, seed=s.seed) if stored else None
-    ref = found[0] if found and n <= found[0].n else build_reference(clf, data_dir, n=n, seed=s.seed, calibrated=False)
-    side = _side(clf, sample, sample["label"].tolist() if labeled else None)
-    kind = "labeled" if labeled else "unlabeled"
-    if n < s.min_n:
-        thresholds = dict(drift.FLOORS)
-    elif ref.n == n and kind in ref.thresholds:
-        thresholds = ref.thresholds[kind]
-    else:
-        thresholds = ref.calibrate(n, labeled=labeled)
+    found = load_reference(stored, clf, weights, seed=s.seed) if stored else None
+    ref = found[0] if found and n <= found[0].n else build_reference(clf, data_dir, n, s.seed, calibrated=False, lm=lm)
+    side = _side(clf, sample, sample["label"].tolist() if labeled else None, lm)
+    thresholds = _thresholds(ref, n, labeled, s.min_n)
     predicted = ref.validation.take(np.arange(min(n, len(ref.validation.pred))))
     result = drift.statistics(
         ref.reference, predicted, side, classes=clf.labels, max_length=clf.max_length, seed=s.seed
@@ -230,7 +255,7 @@ def check(
         "labeled": labeled,
         "texts": side.texts is not None,
         "seed": s.seed,
-        "model_weights_sha256": drift.weights_sha(model_dir),
+        "model_weights_sha256": weights["model"],
         **{k: decision[k] for k in ("status", "kind", "action")},
         "statistics": {
             k: {"value": values[k], "threshold": thresholds[k], "floor": drift.FLOORS[k], "over": k in decision["over"]}

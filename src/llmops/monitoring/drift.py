@@ -26,8 +26,9 @@ FLOORS = {
     "length_ks": 0.1,  # KS statistic of the token counts
     "truncation_gap": 0.05,  # share of texts cut at finetune.max_length, above the reference's
     "domain_auc": 0.55,  # ROC AUC of a TF-IDF classifier telling batch from reference texts
+    "nll_ratio": 1.1,  # the pre-trained LM's mean NLL per token, batch over reference texts
 }
-COVARIATE = ("domain_auc", "length_ks", "truncation_gap")  # the texts changed
+COVARIATE = ("domain_auc", "length_ks", "truncation_gap", "nll_ratio")  # the texts changed
 PRIOR = ("label_js", "prediction_js")  # the class shares changed
 CALIBRATION_ROUNDS = 20
 MIN_CALIBRATION_ROWS = 5  # each half of the validation split in a calibration draw
@@ -35,14 +36,16 @@ MIN_CALIBRATION_ROWS = 5  # each half of the validation split in a calibration d
 
 @dataclass
 class Side:
-    """One sample: cleaned texts, labels (None: unlabeled), predicted class ids, confidences and
-    token counts. Requests logged as sha256 only have no texts and no token counts (None)."""
+    """One sample: cleaned texts, labels (None: unlabeled), predicted class ids, confidences,
+    token counts and the pre-trained LM's mean NLL per token (None without the LM). Requests logged
+    as sha256 only have no texts, token counts or NLL."""
 
     texts: list[str] | None
     labels: list[str] | None
     pred: np.ndarray
     conf: np.ndarray
     lengths: np.ndarray | None
+    nll: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> Side:
         pick = lambda xs: [xs[i] for i in rows]  # noqa: E731
@@ -52,6 +55,7 @@ class Side:
             pred=self.pred[rows],
             conf=self.conf[rows],
             lengths=self.lengths[rows] if self.lengths is not None else None,
+            nll=self.nll[rows] if self.nll is not None else None,
         )
 
 
@@ -82,6 +86,8 @@ def statistics(reference: Side, predicted: Side, batch: Side, classes: list[str]
     out["length_ks"] = stats.ks(matched.lengths, batch.lengths)
     out["truncation_gap"] = float(np.mean(batch.lengths > max_length) - np.mean(matched.lengths > max_length))
     out["domain_auc"] = auc
+    if batch.nll is not None and matched.nll is not None and len(matched.nll):
+        out["nll_ratio"] = float(batch.nll.mean() / matched.nll.mean())
     return {"values": out, "batch_words": batch_words, "reference_words": reference_words}
 
 

@@ -1,8 +1,9 @@
 """drift_reference: what `llmops drift` compares a batch with, computed once per model instead of
-on every check: the fine-tuned model's view (predicted class, confidence, token count) of a seeded
-train sample and of a seeded validation sample, and the drift thresholds calibrated for batches of
-monitoring.n rows, with and without labels -> models/drift_reference/ (docs/tracking.md). The
-model card lists the thresholds, so this stage runs before evaluate."""
+on every check: the fine-tuned model's view (predicted class, confidence, token count) and the
+pre-trained LM's (mean NLL per token) of a seeded train sample and of a seeded validation sample,
+and the drift thresholds calibrated for batches of monitoring.n rows, with and without labels ->
+models/drift_reference/ (docs/tracking.md). The model card lists the thresholds, so this stage
+runs before evaluate."""
 
 from __future__ import annotations
 
@@ -38,9 +39,11 @@ def main() -> int:
 
     s = settings(params)
     clf = TextClassifier(MODEL)
-    ref = check.build_reference(clf, DATA, n=s["n"], seed=s["seed"])
+    lm, lm_sha = check.language_model(MODEL)  # models/pretrained
+    ref = check.build_reference(clf, DATA, n=s["n"], seed=s["seed"], lm=lm)
     with atomic_dir(OUT) as tmp:
-        content = check.save_reference(ref, tmp, weights_sha256=drift.weights_sha(MODEL), settings=s)
+        weights = {"model": drift.weights_sha(MODEL), "lm": lm_sha}
+        content = check.save_reference(ref, tmp, weights=weights, settings=s)
     metrics = {f"threshold_{kind}/{k}": v for kind, t in content["thresholds"].items() for k, v in t.items()}
     log_stage_run("drift_reference", params, keys=KEYS, metrics=metrics, artifacts=(OUT / "reference.json",))
     auc = content["thresholds"]["labeled"]["domain_auc"]
