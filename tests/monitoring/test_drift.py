@@ -23,6 +23,9 @@ def test_the_statistics_measure_what_they_say():
     other = [" ".join(rng.choice(["lava", "rock", "magma", "crater"], 8)) for _ in range(200)]
     auc, batch_words, _ = stats.domain_classifier(same(200), other, seed=0)
     assert auc > 0.95 and set(batch_words[:4]) <= {"lava", "rock", "magma", "crater"}
+    here, there = rng.normal(0, 1, (200, 8)), rng.normal(0, 1, (200, 8))
+    assert stats.embedding_classifier(here, there, seed=0) < 0.62
+    assert stats.embedding_classifier(here, there + 1.5, seed=0) > 0.95
     rows = stats.match_priors(["a"] * 500 + ["b"] * 500, ["a"] * 70 + ["b"] * 30, n=100, seed=0)
     picked = np.array(["a"] * 500 + ["b"] * 500)[rows]
     assert len(rows) == 100 and (picked == "a").sum() == 70

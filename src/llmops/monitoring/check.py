@@ -82,7 +82,7 @@ def from_requests(records: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
 def language_model(model_dir: Path):
     """The pre-trained LM beside the classifier (models/pretrained, written by the pretrain stage)
     and its weights' sha256, or (None, None) where there is none."""
-    from llmops.models.surprise import LanguageModel
+    from llmops.models.signals import LanguageModel
 
     lm_dir = Path(model_dir).parent / "pretrained"
     if not (lm_dir / "config.json").is_file():
@@ -95,6 +95,8 @@ def _side(clf, batch: pd.DataFrame, labels: list[str] | None, lm=None) -> drift.
     when given), or, for requests logged as sha256 only, the probabilities logged when they were
     served (no texts, so no text statistics)."""
     from llmops.evaluation.predict import token_counts
+    from llmops.models.inputs import encode_texts
+    from llmops.models.signals import pooled_embeddings
 
     if batch["text"].isna().any():
         probs = batch[[f"prob_{lab}" for lab in clf.labels]].to_numpy(float)
@@ -108,6 +110,11 @@ def _side(clf, batch: pd.DataFrame, labels: list[str] | None, lm=None) -> drift.
         conf=probs.max(-1),
         lengths=token_counts(clf.tokenizer, cleaned),
         nll=lm.mean_nll(cleaned) if lm is not None else None,
+        emb=pooled_embeddings(
+            clf.model,
+            encode_texts(clf.tokenizer, cleaned, max_length=clf.max_length, template=clf.template),
+            pad_id=clf.tokenizer.pad_token_id,
+        ),
     )
 
 
@@ -144,7 +151,7 @@ def build_reference(clf, data_dir: Path, n: int, seed: int, calibrated: bool = T
     train, val = (pd.read_parquet(data_dir / f"{split}.parquet") for split in ("train", "val"))
     train = train.iloc[np.sort(rng.permutation(len(train))[: 4 * n])]
     val = val.iloc[np.sort(rng.permutation(len(val))[: 4 * n])]
-    sides = _side(clf, train, train["label"].tolist(), lm), _side(clf, val, val["label"].tolist(), lm)
+    sides = (_side(clf, split, split["label"].tolist(), lm=lm) for split in (train, val))
     ref = Reference(*sides, classes=clf.labels, max_length=clf.max_length, n=n, seed=seed)
     if calibrated:
         ref.thresholds = {kind: ref.calibrate(n, labeled=kind == "labeled") for kind in ("labeled", "unlabeled")}
@@ -157,9 +164,9 @@ def save_reference(ref: Reference, folder: Path, weights: dict[str, str | None],
     summary of the reference) into `folder`; returns the JSON's content."""
     for name, side in (("reference", ref.reference), ("validation", ref.validation)):
         columns = {"text": side.texts, "label": side.labels, "pred": side.pred, "conf": side.conf}
-        pd.DataFrame(
-            {**columns, "length": side.lengths, **({"nll": side.nll} if side.nll is not None else {})}
-        ).to_parquet(folder / f"{name}.parquet", index=False)
+        table = pd.DataFrame({**columns, "length": side.lengths, **({"nll": side.nll} if side.nll is not None else {})})
+        table.to_parquet(folder / f"{name}.parquet", index=False)
+        np.save(folder / f"{name}_embeddings.npy", side.emb)
     val, train = ref.validation, ref.reference
     summary = {
         "label_shares": {c: float(np.mean(np.asarray(train.labels) == c)) for c in ref.classes},
@@ -199,7 +206,8 @@ def load_reference(folder: Path, clf, weights: dict[str, str | None], seed: int)
         t = pd.read_parquet(folder / f"{name}.parquet")
         columns = t["text"].tolist(), t["label"].tolist(), t["pred"].to_numpy(), t["conf"].to_numpy()
         nll = t["nll"].to_numpy() if "nll" in t else None
-        sides.append(drift.Side(*columns, lengths=t["length"].to_numpy(), nll=nll))
+        emb = np.load(folder / f"{name}_embeddings.npy")
+        sides.append(drift.Side(*columns, lengths=t["length"].to_numpy(), nll=nll, emb=emb))
     n, thresholds = int(meta["settings"]["n"]), meta["thresholds"]
     ref = Reference(*sides, classes=clf.labels, max_length=clf.max_length, n=n, seed=seed, thresholds=thresholds)
     return ref, meta["settings"]
@@ -236,9 +244,12 @@ def check(
     sample = batch.iloc[np.sort(rng.permutation(len(batch))[: s.n])].reset_index(drop=True)
     n = len(sample)
     found = load_reference(stored, clf, weights, seed=s.seed) if stored else None
-    ref = found[0] if found and n <= found[0].n else build_reference(clf, data_dir, n, s.seed, calibrated=False, lm=lm)
-    side = _side(clf, sample, sample["label"].tolist() if labeled else None, lm)
-    thresholds = _thresholds(ref, n, labeled, s.min_n)
+    if found and n <= found[0].n:
+        ref = found[0]
+    else:
+        ref = build_reference(clf, data_dir, n=n, seed=s.seed, calibrated=False, lm=lm)
+    side = _side(clf, sample, sample["label"].tolist() if labeled else None, lm=lm)
+    thresholds = _thresholds(ref, n=n, labeled=labeled, min_n=s.min_n)
     predicted = ref.validation.take(np.arange(min(n, len(ref.validation.pred))))
     result = drift.statistics(
         ref.reference, predicted, side, classes=clf.labels, max_length=clf.max_length, seed=s.seed

@@ -27,8 +27,9 @@ FLOORS = {
     "truncation_gap": 0.05,  # share of texts cut at finetune.max_length, above the reference's
     "domain_auc": 0.55,  # ROC AUC of a TF-IDF classifier telling batch from reference texts
     "nll_ratio": 1.1,  # the pre-trained LM's mean NLL per token, batch over reference texts
+    "embedding_auc": 0.55,  # the same domain classifier on the classifier's pooled embeddings
 }
-COVARIATE = ("domain_auc", "length_ks", "truncation_gap", "nll_ratio")  # the texts changed
+COVARIATE = ("domain_auc", "embedding_auc", "length_ks", "truncation_gap", "nll_ratio")  # the texts changed
 PRIOR = ("label_js", "prediction_js")  # the class shares changed
 CALIBRATION_ROUNDS = 20
 MIN_CALIBRATION_ROWS = 5  # each half of the validation split in a calibration draw
@@ -37,8 +38,8 @@ MIN_CALIBRATION_ROWS = 5  # each half of the validation split in a calibration d
 @dataclass
 class Side:
     """One sample: cleaned texts, labels (None: unlabeled), predicted class ids, confidences,
-    token counts and the pre-trained LM's mean NLL per token (None without the LM). Requests logged
-    as sha256 only have no texts, token counts or NLL."""
+    token counts, the pre-trained LM's mean NLL per token (None without the LM) and the
+    classifier's pooled embeddings. Requests logged as sha256 only have none of the text ones."""
 
     texts: list[str] | None
     labels: list[str] | None
@@ -46,6 +47,7 @@ class Side:
     conf: np.ndarray
     lengths: np.ndarray | None
     nll: np.ndarray | None = None
+    emb: np.ndarray | None = None
 
     def take(self, rows: np.ndarray) -> Side:
         pick = lambda xs: [xs[i] for i in rows]  # noqa: E731
@@ -56,6 +58,7 @@ class Side:
             conf=self.conf[rows],
             lengths=self.lengths[rows] if self.lengths is not None else None,
             nll=self.nll[rows] if self.nll is not None else None,
+            emb=self.emb[rows] if self.emb is not None else None,
         )
 
 
@@ -88,6 +91,8 @@ def statistics(reference: Side, predicted: Side, batch: Side, classes: list[str]
     out["domain_auc"] = auc
     if batch.nll is not None and matched.nll is not None and len(matched.nll):
         out["nll_ratio"] = float(batch.nll.mean() / matched.nll.mean())
+    if batch.emb is not None and matched.emb is not None:
+        out["embedding_auc"] = stats.embedding_classifier(matched.emb, batch.emb, seed=seed)
     return {"values": out, "batch_words": batch_words, "reference_words": reference_words}
 
 

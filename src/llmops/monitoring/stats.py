@@ -40,27 +40,46 @@ def domain_classifier(
     folds, or no word seen twice: 0.5 and no words (nothing can be told apart)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    folds = min(folds, len(reference), len(batch))
     texts = [*reference, *batch]
-    y = np.array([0] * len(reference) + [1] * len(batch))
+    if min(folds, len(reference), len(batch)) < 2:
+        return 0.5, [], []
     try:
         x = TfidfVectorizer(sublinear_tf=True, min_df=2, max_features=20000).fit(texts)
     except ValueError:  # an empty vocabulary
-        folds = 0
-    if folds < 2:
         return 0.5, [], []
     features = x.transform(texts)
-    model = LogisticRegression(max_iter=1000, C=1.0)
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    proba = cross_val_predict(model, features, y, cv=cv, method="predict_proba")[:, 1]
-    auc = float(roc_auc_score(y, proba))
-    coef = model.fit(features, y).coef_[0]
+    auc = separability(features, len(reference), seed=seed, folds=folds)
+    y = np.array([0] * len(reference) + [1] * len(batch))
+    coef = LogisticRegression(max_iter=1000, C=1.0).fit(features, y).coef_[0]
     vocab = x.get_feature_names_out()
     order = np.argsort(coef)
     return auc, [str(vocab[i]) for i in order[::-1][:top]], [str(vocab[i]) for i in order[:top]]
+
+
+def embedding_classifier(reference: np.ndarray, batch: np.ndarray, seed: int, folds: int = 5) -> float:
+    """The same test on the classifier's pooled embeddings (standardised): does the model place
+    the batch's texts somewhere else than the reference's, words aside?"""
+    return separability(np.vstack([reference, batch]), len(reference), seed=seed, folds=folds, standardize=True)
+
+
+def separability(features, n_reference: int, seed: int, folds: int = 5, standardize: bool = False) -> float:
+    """Cross-validated ROC AUC of logistic regression telling the rows after the first
+    `n_reference` (the batch) from those before; 0.5 with too few rows for two folds."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    y = np.array([0] * n_reference + [1] * (features.shape[0] - n_reference))
+    folds = min(folds, n_reference, len(y) - n_reference)
+    if folds < 2:
+        return 0.5
+    model = LogisticRegression(max_iter=1000, C=1.0)
+    model = make_pipeline(StandardScaler(), model) if standardize else model
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return float(roc_auc_score(y, cross_val_predict(model, features, y, cv=cv, method="predict_proba")[:, 1]))
 
 
 def match_priors(labels: Sequence[str], target: Sequence[str], n: int, seed: int) -> np.ndarray:
