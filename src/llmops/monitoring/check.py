@@ -199,7 +199,8 @@ def load_reference(folder: Path, clf, weights: dict[str, str | None], seed: int)
         return None
     meta = json.loads(path.read_text())
     built_for = {"model": meta["model_weights_sha256"], "lm": meta.get("lm_weights_sha256")}
-    if built_for != weights or meta["settings"]["seed"] != seed:
+    complete = all((folder / f"{name}_embeddings.npy").is_file() for name in ("reference", "validation"))
+    if built_for != weights or meta["settings"]["seed"] != seed or not complete:
         return None
     sides = []
     for name in ("reference", "validation"):
