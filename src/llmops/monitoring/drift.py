@@ -29,7 +29,11 @@ FLOORS = {
     "nll_ratio": 1.1,  # the pre-trained LM's mean NLL per token, batch over reference texts
     "embedding_auc": 0.55,  # the same domain classifier on the classifier's pooled embeddings
 }
-COVARIATE = ("domain_auc", "embedding_auc", "length_ks", "truncation_gap", "nll_ratio")  # the texts changed
+COVARIATE = ("domain_auc", "length_ks", "truncation_gap")  # the texts changed
+# Measured, reported, and a `warn` when over, but not yet trusted to call drift alone: at n=500 on
+# the default model, embedding_auc put one of five test-split draws over its threshold (0.558 >
+# 0.550) and a 500-row sample of the raw labeled file at 0.590 > 0.561 (docs/tracking.md).
+WATCH = ("embedding_auc", "nll_ratio")
 PRIOR = ("label_js", "prediction_js")  # the class shares changed
 CALIBRATION_ROUNDS = 20
 MIN_CALIBRATION_ROWS = 5  # each half of the validation split in a calibration draw
@@ -131,7 +135,7 @@ def _two_samples(size: int, n: int, rng: np.random.Generator) -> tuple[np.ndarra
 
 def verdict(values: dict[str, float], thresholds: dict[str, float], n: int, n_labels: int, settings: dict) -> dict:
     """status: drift when a covariate or a prior statistic is over its threshold, warn when only
-    the model's confidence moved, insufficient below settings["min_n"] rows; kind: covariate
+    the model's confidence or a WATCH statistic moved, insufficient below settings["min_n"] rows; kind: covariate
     (the texts changed; wins when both), prior (only the class shares did) or none; action:
     retrain with at least settings["min_labels"] labels, else label-sample, or none."""
     over = sorted(k for k, v in values.items() if v > thresholds[k])
