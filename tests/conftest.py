@@ -138,6 +138,24 @@ def repo_copy(tmp_path: Path) -> Path:
     return copy_repo(tmp_path / "repo")
 
 
+def tiny_llama_config(tok, **extra):
+    """A one-layer, 16-wide Llama config over `tok`'s vocabulary: random models for tests that
+    need a saved LM or classifier directory, not a trained one."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        **extra,
+    )
+
+
 def free_port() -> int:
     import socket
 

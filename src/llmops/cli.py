@@ -237,8 +237,7 @@ def _drift_batch(args: argparse.Namespace):
     """(the batch, its name, whether it has labels) from a file or from the request log."""
     from llmops.monitoring import check, requests
 
-    id2label = json.loads((Path(args.model) / "config.json").read_text())["id2label"]
-    labels = [id2label[k] for k in sorted(id2label, key=int)]
+    labels = check.model_labels(Path(args.model))
     if args.requests:
         since = requests.parse_since(args.since)
         records = requests.read(Path(args.requests), since)

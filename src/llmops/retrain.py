@@ -117,8 +117,7 @@ def drift_gate(batch: Path, lab: dict, min_labels: int | None) -> Path | None:
     model, data = Path("models/classifier"), Path("data/processed")
     if not (model / "config.json").is_file() or not (data / "train.parquet").is_file():
         raise StageError(f"--if-drift: no model or reference to check {batch} against (run the pipeline once first)")
-    id2label = json.loads((model / "config.json").read_text())["id2label"]
-    labels = [id2label[k] for k in sorted(id2label, key=int)]
+    labels = check.model_labels(model)
     table = check.read_batch(batch, text_column=lab["text_column"], label_column=lab["label_column"], labels=labels)
     stored = Path("models/drift_reference")
     settings = check.stored_settings(stored, min_labels=min_labels)

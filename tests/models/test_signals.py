@@ -7,12 +7,14 @@ import math
 import numpy as np
 import pytest
 
+from ..conftest import tiny_llama_config
+
 TEXTS = ["the bus comes at nine", "stuck in traffic again today", "ok", "I love this car so much, really"]
 
 
 @pytest.fixture(scope="module")
 def lm_dir(tmp_path_factory):
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
     from llmops.data.tokenizer import save_for_transformers, train_bpe
 
@@ -21,18 +23,7 @@ def lm_dir(tmp_path_factory):
     tok = train_bpe(iter(TEXTS * 10), 300, 1, special)
     save_for_transformers(tok, special, out, 32)
     hf_tok = PreTrainedTokenizerFast.from_pretrained(str(out))
-    config = LlamaConfig(
-        vocab_size=len(hf_tok),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        pad_token_id=hf_tok.pad_token_id,
-        bos_token_id=hf_tok.bos_token_id,
-        eos_token_id=hf_tok.eos_token_id,
-        max_position_embeddings=32,
-    )
+    config = tiny_llama_config(hf_tok, bos_token_id=hf_tok.bos_token_id, max_position_embeddings=32)
     LlamaForCausalLM(config).save_pretrained(out)
     return out, config, hf_tok
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import VENV_BIN, background_server, free_port
+from ..conftest import VENV_BIN, background_server, free_port, tiny_llama_config
 
 LABELS = ["negative", "neutral", "positive"]
 TEXTS = ["I love this car", "stuck in traffic again", "the bus comes at nine"]
@@ -238,24 +238,13 @@ def test_predict_cli_prints_labels_and_probabilities(registry, source, capsys, m
 
 def test_generate_cli_samples_from_a_causal_lm(registry, capsys, tmp_path):
     """`llmops generate` on a tiny random causal LM saved the way pretrain saves it."""
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
     from llmops.cli import main
 
     _, _, classifier_dir = registry
     tok = PreTrainedTokenizerFast.from_pretrained(str(classifier_dir))
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        max_position_embeddings=64,
-    )
-    LlamaForCausalLM(config).save_pretrained(tmp_path)
+    LlamaForCausalLM(tiny_llama_config(tok, max_position_embeddings=64)).save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     assert main(["generate", "I love", "--model", str(tmp_path), "--max-new-tokens", "5", "--seed", "1"]) == 0
     first = capsys.readouterr().out

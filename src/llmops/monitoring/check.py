@@ -33,6 +33,12 @@ def stored_settings(stored: Path, **given: int | None) -> Settings:
     return Settings(**{**known, **{k: v for k, v in given.items() if v is not None}})
 
 
+def model_labels(model_dir: Path) -> list[str]:
+    """The classifier's labels in class-id order, from its config.json (no model loaded)."""
+    id2label = json.loads((Path(model_dir) / "config.json").read_text())["id2label"]
+    return [id2label[k] for k in sorted(id2label, key=int)]
+
+
 def read_batch(path: Path, text_column: str, label_column: str | None, labels: list[str]) -> pd.DataFrame:
     """The batch's text (and label) columns; a user error is one StageError naming the file, the
     column or the row."""
