@@ -141,7 +141,9 @@ SETS = {
 }
 
 
-def build_workspace(dev: DevSet, work: Path, cache: Path, overrides: list[str]) -> Path:
+def build_workspace(
+    dev: DevSet, work: Path, cache: Path, overrides: list[str], in_domain_epochs: float | None = None
+) -> Path:
     """A clone of HEAD holding the set's CSV, with params.yaml for it and `dvc repro pretrain` run."""
     ws = work / dev.name
     if not (ws / ".git").exists():
@@ -156,8 +158,27 @@ def build_workspace(dev: DevSet, work: Path, cache: Path, overrides: list[str]) 
     env = workspace_env(ws)
     params = [sys.executable, "-m", "llmops.config", *data, *dev.overrides, *overrides]
     subprocess.run(params, cwd=ws, env=env, check=True)
+    if in_domain_epochs is not None:  # the candidate rule needs pack's token counts first
+        subprocess.run(["dvc", "repro", "pack"], cwd=ws, env=env, check=True)
+        fraction = in_domain_fraction(ws, in_domain_epochs)
+        subprocess.run([*params, f"pretrain.in_domain_fraction={fraction}"], cwd=ws, env=env, check=True)
     subprocess.run(["dvc", "repro", "pretrain"], cwd=ws, env=env, check=True)
     return ws
+
+
+def in_domain_fraction(ws: Path, epochs: float) -> float:
+    """A candidate rule: the labeled texts' share of pre-training windows, capped so that they are
+    seen at most `epochs` times (the rest from the other corpus sources, Wikipedia by default).
+    Repeating data past about 4 epochs buys little (Muennighoff et al. 2023, data-constrained LMs)."""
+    import yaml
+
+    meta = json.loads((ws / "data" / "packed" / "meta.json").read_text())
+    in_domain = sum(b - a for src, a, b in meta["train_segments"] if src == "labeled_train")
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    pre, context = params["pretrain"], int(params["model"]["context_length"])
+    batch = int(pre["batch_tokens"]) // context if pre.get("batch_tokens") else int(pre["batch_size"])
+    seen = int(pre["max_steps"]) * batch * context
+    return round(min(1.0, epochs * in_domain / seen), 3)
 
 
 def workspace_env(ws: Path) -> dict[str, str]:
@@ -226,7 +247,7 @@ def score_cells(out: Path) -> None:
 
 
 def table(results: dict[str, dict]) -> str:
-    head = "| set | rows | classes | " + " | ".join(f"gain @{b} [95%]" for b in BUDGETS) + " | mean |"
+    head = "| set | train + val rows | classes | " + " | ".join(f"gain @{b} [95%]" for b in BUDGETS) + " | mean |"
     lines = [head, "|" + "---|" * (len(BUDGETS) + 4)]
     for name, m in results.items():
         cells, gains = [], []
@@ -249,6 +270,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "llmops-curve-suite" / "archives")
     parser.add_argument("--out", type=Path, default=None, help="JSON with every set's figures")
     parser.add_argument("--reuse", action="append", default=[], help="NAME=DIR: a workspace already reproduced")
+    parser.add_argument("--in-domain-epochs", type=float, help="candidate rule: in_domain_fraction from the set")
     parser.add_argument("--score-cells", type=Path, help=argparse.SUPPRESS)  # internal: one workspace's cells
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
@@ -266,12 +288,19 @@ def main() -> None:
         if name in reuse:
             ws = Path(reuse[name]).resolve()
         else:
-            ws = build_workspace(SETS[name], args.work.resolve(), args.cache.resolve(), args.overrides)
+            ws = build_workspace(
+                SETS[name], args.work.resolve(), args.cache.resolve(), args.overrides, args.in_domain_epochs
+            )
         built = time.perf_counter() - t0
-        out = ws / "curve_suite.json"
+        tag = hashlib.sha256(json.dumps([args.overrides, args.in_domain_epochs]).encode()).hexdigest()[:8]
+        out = ws / f"curve_suite-{tag}.json"
         cmd = [sys.executable, str(Path(__file__).resolve()), "--score-cells", str(out)]
         subprocess.run(cmd, cwd=ws, env=workspace_env(ws), check=True)
+        import yaml
+
+        pretrain = yaml.safe_load((ws / "params.yaml").read_text())["pretrain"]
         results[name] = {**json.loads(out.read_text()), "pipeline_s": round(built, 1)}
+        results[name]["in_domain_fraction"] = pretrain["in_domain_fraction"]
         print(f"curve_suite: {name}: {time.perf_counter() - t0:.0f} s", flush=True)
         print(table({name: results[name]}), flush=True)
     print(table(results))
