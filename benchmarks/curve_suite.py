@@ -26,9 +26,9 @@ best step on the first part (`learning_curve.val_subsample` texts, at most half)
 with their 95% intervals (seeds x texts, `seeds_bootstrap_f1_diff`) are scored on the rest, so no
 figure is scored on the texts that chose it.
 
-Usage (from the repository root, after `make install`; one set takes 10-25 min on 2 cores):
+Usage (from the repository root, after `make install`; one set takes 12-16 min on 2 cores, all five 73 min):
     .venv/bin/python benchmarks/curve_suite.py [--sets tweets,movies,amazon,nyt,health]
-        [--work DIR] [--out FILE] [--reuse tweets=.] [hydra overrides for every set ...]
+        [--work DIR] [--out FILE] [--reuse tweets=.] [--in-domain-epochs 4] [hydra overrides for every set ...]
 `--reuse NAME=DIR` scores the cells in a workspace already reproduced at the wanted params (such as
 this checkout after `make repro`) instead of building one.
 """
@@ -146,8 +146,7 @@ def build_workspace(
 ) -> Path:
     """A clone of HEAD holding the set's CSV, with params.yaml for it and `dvc repro pretrain` run."""
     ws = work / dev.name
-    if not (ws / ".git").exists():
-        subprocess.run(["git", "clone", "-q", str(ROOT), str(ws)], check=True)
+    sync_clone(ws)
     data = ["data=default"]
     if dev.read is not None:
         csv = ws / "data" / "suite" / f"{dev.name}.csv"
@@ -164,6 +163,16 @@ def build_workspace(
         subprocess.run([*params, f"pretrain.in_domain_fraction={fraction}"], cwd=ws, env=env, check=True)
     subprocess.run(["dvc", "repro", "pretrain"], cwd=ws, env=env, check=True)
     return ws
+
+
+def sync_clone(ws: Path) -> str:
+    """Clone this repository into `ws`, or move an earlier clone to today's HEAD (params.yaml and
+    dvc.lock are rewritten by every run; DVC's outputs and the set's CSV stay). Returns the commit."""
+    if not (ws / ".git").exists():
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(ws)], check=True)
+    subprocess.run(["git", "-C", str(ws), "fetch", "-q", str(ROOT), "HEAD"], check=True)
+    subprocess.run(["git", "-C", str(ws), "checkout", "-q", "-f", "--detach", "FETCH_HEAD"], check=True)
+    return subprocess.run(["git", "-C", str(ws), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
 def in_domain_fraction(ws: Path, epochs: float) -> float:
