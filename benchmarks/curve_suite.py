@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGETS = (100, 300, 1000)
@@ -165,23 +166,21 @@ def build_workspace(
     return ws
 
 
-def sync_clone(ws: Path) -> str:
+def sync_clone(ws: Path) -> None:
     """Clone this repository into `ws`, or move an earlier clone to today's HEAD (params.yaml and
-    dvc.lock are rewritten by every run; DVC's outputs and the set's CSV stay). Returns the commit."""
+    dvc.lock are rewritten by every run; DVC's outputs and the set's CSV stay)."""
     if not (ws / ".git").exists():
         subprocess.run(["git", "clone", "-q", str(ROOT), str(ws)], check=True)
     subprocess.run(["git", "-C", str(ws), "fetch", "-q", str(ROOT), "HEAD"], check=True)
     subprocess.run(["git", "-C", str(ws), "checkout", "-q", "-f", "--detach", "FETCH_HEAD"], check=True)
-    return subprocess.run(["git", "-C", str(ws), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
 def in_domain_fraction(ws: Path, epochs: float) -> float:
     """A candidate rule: the labeled texts' share of pre-training windows, capped so that they are
     seen at most `epochs` times (the rest from the other corpus sources, Wikipedia by default).
     Repeating data past about 4 epochs buys little (Muennighoff et al. 2023, data-constrained LMs)."""
-    import yaml
-
     meta = json.loads((ws / "data" / "packed" / "meta.json").read_text())
+    # "labeled_train" is training.data.IN_DOMAIN, spelled out: importing it would load torch here
     in_domain = sum(b - a for src, a, b in meta["train_segments"] if src == "labeled_train")
     params = yaml.safe_load((ws / "params.yaml").read_text())
     pre, context = params["pretrain"], int(params["model"]["context_length"])
@@ -291,6 +290,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"error: unknown set(s) {', '.join(unknown)}; known: {', '.join(SETS)}")
     reuse = dict(item.split("=", 1) for item in args.reuse)
+    tag = hashlib.sha256(json.dumps([args.overrides, args.in_domain_epochs]).encode()).hexdigest()[:8]
     results = {}
     for name in names:
         t0 = time.perf_counter()
@@ -301,12 +301,9 @@ def main() -> None:
                 SETS[name], args.work.resolve(), args.cache.resolve(), args.overrides, args.in_domain_epochs
             )
         built = time.perf_counter() - t0
-        tag = hashlib.sha256(json.dumps([args.overrides, args.in_domain_epochs]).encode()).hexdigest()[:8]
         out = ws / f"curve_suite-{tag}.json"
         cmd = [sys.executable, str(Path(__file__).resolve()), "--score-cells", str(out)]
         subprocess.run(cmd, cwd=ws, env=workspace_env(ws), check=True)
-        import yaml
-
         pretrain = yaml.safe_load((ws / "params.yaml").read_text())["pretrain"]
         results[name] = {**json.loads(out.read_text()), "pipeline_s": round(built, 1)}
         results[name]["in_domain_fraction"] = pretrain["in_domain_fraction"]
