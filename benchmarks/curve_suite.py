@@ -122,12 +122,19 @@ def health_tweets(cache: Path) -> pd.DataFrame:
     return pd.DataFrame({"text": frame["text"], "label": frame["source_id"].str.rsplit("-", n=1).str[0]})
 
 
+def health_corpus(cache: Path) -> pd.DataFrame:
+    """All 63,326 health-news tweets as unlabeled text (the labeled rows among them too, as a user's
+    own pile would hold them): prepare_corpus drops the copies of validation and test texts."""
+    return health_tweets(cache)[["text"]]
+
+
 @dataclass(frozen=True)
 class DevSet:
     name: str
     domain: str
     read: Callable[[Path], pd.DataFrame] | None  # None: the embedded default (data=default)
     overrides: list[str] = field(default_factory=list)
+    corpus: Callable[[Path], pd.DataFrame] | None = None  # unlabeled text of the domain (--corpus)
 
 
 SETS = {
@@ -137,26 +144,35 @@ SETS = {
         DevSet("movies", "movie-review sentences, sentiment", vader_snippets("movieReviewSnippets")),
         DevSet("amazon", "product-review sentences, sentiment", vader_snippets("amazonReviewSnippets")),
         DevSet("nyt", "newspaper-editorial sentences, sentiment", vader_snippets("nytEditorialSnippets")),
-        DevSet("health", "health-news tweets, 16 accounts", health_tweets, ["data.subsample=20000"]),
+        DevSet("health", "health-news tweets, 16 accounts", health_tweets, ["data.subsample=20000"], health_corpus),
     ]
 }
 
 
 def build_workspace(
-    dev: DevSet, work: Path, cache: Path, overrides: list[str], in_domain_epochs: float | None = None
+    dev: DevSet,
+    work: Path,
+    cache: Path,
+    overrides: list[str],
+    in_domain_epochs: float | None = None,
+    corpus: bool = False,
 ) -> Path:
-    """A clone of HEAD holding the set's CSV, with params.yaml for it and `dvc repro pretrain` run."""
+    """A clone of HEAD holding the set's CSV (and, with `corpus`, its unlabeled text as a JSONL
+    shard in data.corpus.paths), with params.yaml for it and `dvc repro pretrain` run."""
     ws = work / dev.name
     sync_clone(ws)
     data = ["data=default"]
     if dev.read is not None:
-        csv = ws / "data" / "suite" / f"{dev.name}.csv"
-        if not csv.exists():
-            csv.parent.mkdir(parents=True, exist_ok=True)
-            dev.read(cache).to_csv(csv, index=False)
-        data = ["data=files", f"data.labeled.path=data/suite/{dev.name}.csv", f"data.task={dev.name}"]
+        data = ["data=files", f"data.labeled.path={write_once(ws, f'{dev.name}.csv', dev.read, cache)}"]
+        data.append(f"data.task={dev.name}")
+    if corpus:
+        if dev.corpus is None:
+            raise SystemExit(f"error: the {dev.name} set has no unlabeled corpus (--corpus)")
+        data.append(f"data.corpus.paths=[{write_once(ws, f'{dev.name}-corpus.jsonl', dev.corpus, cache)}]")
     env = workspace_env(ws)
-    params = [sys.executable, "-m", "llmops.config", *data, *dev.overrides, *overrides]
+    keys = {o.split("=", 1)[0] for o in overrides}  # an override given on the command line wins over the set's
+    own = [o for o in dev.overrides if o.split("=", 1)[0] not in keys]
+    params = [sys.executable, "-m", "llmops.config", *data, *own, *overrides]
     subprocess.run(params, cwd=ws, env=env, check=True)
     if in_domain_epochs is not None:  # the candidate rule needs pack's token counts first
         subprocess.run(["dvc", "repro", "pack"], cwd=ws, env=env, check=True)
@@ -164,6 +180,20 @@ def build_workspace(
         subprocess.run([*params, f"pretrain.in_domain_fraction={fraction}"], cwd=ws, env=env, check=True)
     subprocess.run(["dvc", "repro", "pretrain"], cwd=ws, env=env, check=True)
     return ws
+
+
+def write_once(ws: Path, name: str, read: Callable[[Path], pd.DataFrame], cache: Path) -> str:
+    """The set's file under data/suite/ (CSV, or JSONL for a corpus), written on first use; its
+    path relative to the workspace."""
+    path = ws / "data" / "suite" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame = read(cache)
+        if name.endswith(".jsonl"):
+            frame.to_json(path, orient="records", lines=True, force_ascii=False)
+        else:
+            frame.to_csv(path, index=False)
+    return str(path.relative_to(ws))
 
 
 def sync_clone(ws: Path) -> None:
@@ -279,6 +309,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="JSON with every set's figures")
     parser.add_argument("--reuse", action="append", default=[], help="NAME=DIR: a workspace already reproduced")
     parser.add_argument("--in-domain-epochs", type=float, help="candidate rule: in_domain_fraction from the set")
+    parser.add_argument("--corpus", action="store_true", help="add the set's unlabeled text to data.corpus.paths")
     parser.add_argument("--score-cells", type=Path, help=argparse.SUPPRESS)  # internal: one workspace's cells
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
@@ -290,7 +321,8 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"error: unknown set(s) {', '.join(unknown)}; known: {', '.join(SETS)}")
     reuse = dict(item.split("=", 1) for item in args.reuse)
-    tag = hashlib.sha256(json.dumps([args.overrides, args.in_domain_epochs]).encode()).hexdigest()[:8]
+    key = [args.overrides, args.in_domain_epochs] + (["corpus"] if args.corpus else [])  # earlier tags stay valid
+    tag = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:8]
     results = {}
     for name in names:
         t0 = time.perf_counter()
@@ -298,7 +330,12 @@ def main() -> None:
             ws = Path(reuse[name]).resolve()
         else:
             ws = build_workspace(
-                SETS[name], args.work.resolve(), args.cache.resolve(), args.overrides, args.in_domain_epochs
+                SETS[name],
+                args.work.resolve(),
+                args.cache.resolve(),
+                args.overrides,
+                in_domain_epochs=args.in_domain_epochs,
+                corpus=args.corpus,
             )
         built = time.perf_counter() - t0
         out = ws / f"curve_suite-{tag}.json"

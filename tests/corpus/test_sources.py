@@ -138,3 +138,17 @@ def test_ingest_of_a_shard_folder_counts_every_document_and_a_bad_shard_leaves_n
     err = capsys.readouterr().err
     assert "shards/00003.jsonl.gz" in err and "gzip stream broken" in err and "Traceback" not in err, err
     assert not (tmp_path / "data/raw").exists()
+
+
+def test_the_embedded_corpus_is_the_one_source_pre_training_counts_as_general(tmp_path):
+    """in_domain_fraction draws from every source but the embedded Wikipedia summaries, found by the
+    name write_corpus gives them: a renamed source would silently turn Wikipedia into in-domain text."""
+    from llmops.training.data import GENERAL_CORPUS
+
+    (tmp_path / "summaries.json").write_text(json.dumps({"Cars": {"extract": "A car is a vehicle."}}))
+    (tmp_path / "notes.jsonl").write_text(_jsonl(DOCS[:3]))
+    out = tmp_path / "corpus.parquet"
+    sources.write_corpus(tmp_path / "summaries.json", [tmp_path / "notes.jsonl"], out, {})
+    names = pd.read_parquet(out)["source"].tolist()
+    assert names[0] == GENERAL_CORPUS and GENERAL_CORPUS not in names[1:], names
+

@@ -83,12 +83,15 @@ def test_a_checkpoint_from_another_global_batch_is_refused():
         loader.load_state_dict(StepLoader(BatchPlan(16, 8, 2), 3, None, None).state_dict())
 
 
-def test_in_domain_fraction_draws_that_share_of_windows_from_the_labeled_texts(tmp_path):
+def test_in_domain_fraction_draws_that_share_of_windows_from_the_labeled_texts_and_the_users_corpus(tmp_path):
     packed = tokens(tmp_path, n=10_000)  # context 8: window starts in [0, 9991)
-    segments = [["wikipedia", 0, 7000], ["labeled_train", 7000, 10_000]]
+    segments = [["wikipedia", 0, 5000], ["corpus/notes.txt", 5000, 7000], ["labeled_train", 7000, 10_000]]
     draw = packed.random_offsets(seed=1, segments=segments, in_domain_fraction=0.75)
     rows = np.concatenate([draw(step, 64) for step in range(50)])
-    assert (rows >= 7000).mean() == 0.75 and rows.min() >= 0 and rows.max() < 9991
+    assert (rows >= 5000).mean() == 0.75 and rows.min() >= 0 and rows.max() < 9991
+    assert ((rows >= 5000) & (rows < 7000)).mean() > 0.2  # the user's corpus is in-domain (2/5 of that share)
+    only_own = packed.random_offsets(seed=1, segments=segments, in_domain_fraction=1.0)
+    assert np.concatenate([only_own(step, 64) for step in range(20)]).min() >= 5000
     assert np.array_equal(draw(3, 64), draw(3, 64))  # a function of (seed, step)
     uniform = packed.random_offsets(seed=1)
     assert np.array_equal(uniform(3, 64), packed.random_offsets(seed=1, segments=segments)(3, 64))
