@@ -4,6 +4,7 @@ automatic resume from the stage's last step checkpoint."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import lightning as L
@@ -24,6 +25,16 @@ def setup_runtime(trainer_cfg: Any, seed: int) -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     L.seed_everything(seed, workers=True, verbose=False)
+    # Lightning 2.6 prints an advert for its hosted logger with every Trainer (a learning curve builds
+    # dozens): noise between the progress lines. Its other notes (devices, precision) stay.
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdvert) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdvert())
+
+
+class _NoAdvert(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
 
 
 def build_trainer(
