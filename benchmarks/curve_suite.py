@@ -207,11 +207,11 @@ def sync_clone(ws: Path) -> None:
 
 def in_domain_fraction(ws: Path, epochs: float) -> float:
     """A candidate rule: the labeled texts' share of pre-training windows, capped so that they are
-    seen at most `epochs` times (the rest from the other corpus sources, Wikipedia by default).
+    seen at most `epochs` times (the rest from the embedded Wikipedia summaries).
     Repeating data past about 4 epochs buys little (Muennighoff et al. 2023, data-constrained LMs)."""
     meta = json.loads((ws / "data" / "packed" / "meta.json").read_text())
-    # "labeled_train" is training.data.IN_DOMAIN, spelled out: importing it would load torch here
-    in_domain = sum(b - a for src, a, b in meta["train_segments"] if src == "labeled_train")
+    # "wikipedia" is training.data.GENERAL_CORPUS, spelled out: importing it would load torch here
+    in_domain = sum(b - a for src, a, b in meta["train_segments"] if src != "wikipedia")
     params = yaml.safe_load((ws / "params.yaml").read_text())
     pre, context = params["pretrain"], int(params["model"]["context_length"])
     batch = int(pre["batch_tokens"]) // context if pre.get("batch_tokens") else int(pre["batch_size"])
@@ -280,6 +280,8 @@ def score_cells(out: Path) -> None:
     tokens = sum(len(ids) for ids in inputs.train_ids)
     info = {"rows": len(train) + len(val), "classes": len(labels), "n_select": n_select, "n_score": len(scoring)}
     info.update({"train_tokens": tokens, "cells_s": round(time.perf_counter() - t0, 1)})
+    segments = read_json(Path("data/packed/meta.json"))["train_segments"]
+    info["in_domain_tokens"] = sum(b - a for src, a, b in segments if src != "wikipedia")  # what the LM drew from
     out.write_text(json.dumps({**info, **metrics}, indent=1, sort_keys=True, default=float) + "\n")
     store.clear()
 
