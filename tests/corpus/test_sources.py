@@ -151,4 +151,3 @@ def test_the_embedded_corpus_is_the_one_source_pre_training_counts_as_general(tm
     sources.write_corpus(tmp_path / "summaries.json", [tmp_path / "notes.jsonl"], out, {})
     names = pd.read_parquet(out)["source"].tolist()
     assert names[0] == GENERAL_CORPUS and GENERAL_CORPUS not in names[1:], names
-
