@@ -56,6 +56,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGETS = (100, 300, 1000)
+GENERAL_CORPUS = "wikipedia"  # training.data.GENERAL_CORPUS, spelled out: importing it would load torch here
 SELECT_SEED = 0  # the validation split's cut into selection and scoring texts
 
 
@@ -209,14 +210,19 @@ def in_domain_fraction(ws: Path, epochs: float) -> float:
     """A candidate rule: the labeled texts' share of pre-training windows, capped so that they are
     seen at most `epochs` times (the rest from the embedded Wikipedia summaries).
     Repeating data past about 4 epochs buys little (Muennighoff et al. 2023, data-constrained LMs)."""
-    meta = json.loads((ws / "data" / "packed" / "meta.json").read_text())
-    # "wikipedia" is training.data.GENERAL_CORPUS, spelled out: importing it would load torch here
-    in_domain = sum(b - a for src, a, b in meta["train_segments"] if src != "wikipedia")
+    in_domain = in_domain_tokens(ws / "data" / "packed" / "meta.json")
     params = yaml.safe_load((ws / "params.yaml").read_text())
     pre, context = params["pretrain"], int(params["model"]["context_length"])
     batch = int(pre["batch_tokens"]) // context if pre.get("batch_tokens") else int(pre["batch_size"])
     seen = int(pre["max_steps"]) * batch * context
     return round(min(1.0, epochs * in_domain / seen), 3)
+
+
+def in_domain_tokens(meta: Path) -> int:
+    """The packed train tokens pre-training counts as in-domain: every source but the embedded
+    Wikipedia summaries (pack's segments in data/packed/meta.json)."""
+    segments = json.loads(meta.read_text())["train_segments"]
+    return sum(b - a for src, a, b in segments if src != GENERAL_CORPUS)
 
 
 def workspace_env(ws: Path) -> dict[str, str]:
@@ -280,8 +286,7 @@ def score_cells(out: Path) -> None:
     tokens = sum(len(ids) for ids in inputs.train_ids)
     info = {"rows": len(train) + len(val), "classes": len(labels), "n_select": n_select, "n_score": len(scoring)}
     info.update({"train_tokens": tokens, "cells_s": round(time.perf_counter() - t0, 1)})
-    segments = read_json(Path("data/packed/meta.json"))["train_segments"]
-    info["in_domain_tokens"] = sum(b - a for src, a, b in segments if src != "wikipedia")  # what the LM drew from
+    info["in_domain_tokens"] = in_domain_tokens(Path("data/packed/meta.json"))  # what the LM drew from
     out.write_text(json.dumps({**info, **metrics}, indent=1, sort_keys=True, default=float) + "\n")
     store.clear()
 
