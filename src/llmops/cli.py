@@ -2,11 +2,11 @@
 
 llmops predict "some text" ["more text" ...] [--model models/classifier] [--file texts.csv]
 llmops generate "prompt" [--model models/pretrained] [--max-new-tokens 40]
-llmops serve [--model models:/tweet-sentiment-classifier@champion] [--port 5001] [--request-log DIR [--hash-text]]
+llmops serve [--model models:/tweet-sentiment-classifier@champion] [--port 5001] [--request-log DIR] [--hash-text]
 llmops retrain [override ...] [--if-drift BATCH]
 llmops smoke [override ...]
 llmops drift BATCH [--text-column text] [--label-column L] [--out reports/drift/<batch>] [--n 500]
-llmops drift --requests DIR [--since 7d]
+llmops drift --requests [DIR] [--since 7d]
 
 User errors (a missing model or file, a wrong column) print one line and exit 2.
 """
@@ -120,12 +120,28 @@ def _serve(args: argparse.Namespace) -> int:
     model = args.model or f"models:/{_default_model_name()}@champion"
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
         raise UserError(f"no MLflow store at {uri} (run `make repro` first, or set MLFLOW_TRACKING_URI)")
-    log = Path(args.request_log) if args.request_log else None
+    log, log_text = _request_log(args.request_log), not args.hash_text and bool(_monitoring("log_text", True))
     try:
-        serve(uri, model, port=args.port, request_log=log, log_text=not args.hash_text)
+        serve(uri, model, port=args.port, request_log=log, log_text=log_text)
     except MlflowException as err:
         raise UserError(f"{model}: {str(err).splitlines()[0][:300]} (tracking URI {uri})") from None
     return 0
+
+
+def _monitoring(key: str, default: object) -> object:
+    """`monitoring.<key>` in the workspace's params.yaml (a service key: no stage reads it)."""
+    from llmops.config import PARAMS_FILE, all_params
+
+    if not PARAMS_FILE.exists():
+        return default
+    value = (all_params().get("monitoring") or {}).get(key)
+    return default if value is None else value
+
+
+def _request_log(folder: str | None) -> Path | None:
+    """The request log's folder: the one given on the command line, else monitoring.request_log."""
+    folder = folder or _monitoring("request_log", None)
+    return Path(str(folder)) if folder else None
 
 
 def _default_model_name() -> str:
@@ -209,8 +225,8 @@ def _drift(args: argparse.Namespace) -> int:
     from llmops.errors import StageError
     from llmops.monitoring import check
 
-    if bool(args.batch) == bool(args.requests):
-        raise UserError("give a BATCH file or --requests DIR (not both)")
+    if bool(args.batch) == (args.requests is not None):
+        raise UserError("give a BATCH file or --requests [DIR] (not both)")
     model, data = _model_dir(args.model, "fine-tuned classifier"), Path(args.data)
     if not (data / "train.parquet").is_file():
         raise UserError(f"no reference at {data.resolve()}/train.parquet (run `make repro` in the workspace first)")
@@ -238,10 +254,13 @@ def _drift_batch(args: argparse.Namespace):
     from llmops.monitoring import check, requests
 
     labels = check.model_labels(Path(args.model))
-    if args.requests:
+    if args.requests is not None:
+        folder = _request_log(args.requests)
+        if folder is None:
+            raise UserError("--requests without DIR reads monitoring.request_log, which is not set in params.yaml")
         since = requests.parse_since(args.since)
-        records = requests.read(Path(args.requests), since)
-        name = f"requests-{Path(args.requests).resolve().name}-{args.since}"
+        records = requests.read(folder, since)
+        name = f"requests-{folder.resolve().name}-{args.since}"
         return check.from_requests(records, labels), name, False
     batch = Path(args.batch)
     table = check.read_batch(batch, text_column=args.text_column, label_column=args.label_column, labels=labels)
@@ -251,7 +270,13 @@ def _drift_batch(args: argparse.Namespace):
 def _drift_parser(sub) -> None:
     d = sub.add_parser("drift", help="is a batch still like the training data? verdict.json + report.html")
     d.add_argument("batch", nargs="?", help="a CSV/TSV/JSONL/Parquet file of texts (labels optional)")
-    d.add_argument("--requests", metavar="DIR", help="instead of a file: the request log of llmops serve")
+    d.add_argument(
+        "--requests",
+        metavar="DIR",
+        nargs="?",
+        const="",
+        help="instead of a file: the request log of llmops serve (no DIR: monitoring.request_log)",
+    )
     d.add_argument("--since", default="7d", help="with --requests: the window, like 24h, 7d or 2w (default 7d)")
     d.add_argument("--text-column", default="text")
     d.add_argument("--label-column", help="the batch's labels, when it has them")
@@ -309,8 +334,16 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("serve", help="serve a registered model over HTTP on 127.0.0.1 (MLflow's scoring app)")
     s.add_argument("--model", help="default: models:/<the workspace's model name>@champion")
     s.add_argument("--port", type=int, default=5001)
-    s.add_argument("--request-log", metavar="DIR", help="append each request (time, text, probabilities) to DIR")
-    s.add_argument("--hash-text", action="store_true", help="log each text's sha256 instead of the text")
+    s.add_argument(
+        "--request-log",
+        metavar="DIR",
+        help="append each request (time, text, probabilities) to DIR (default: monitoring.request_log)",
+    )
+    s.add_argument(
+        "--hash-text",
+        action="store_true",
+        help="log each text's sha256 instead of the text (monitoring.log_text=false)",
+    )
     s.set_defaults(func=_serve)
     pl = sub.add_parser("plots", help="render the DVC plots (training curves, confusion) to offline HTML")
     pl.add_argument("revisions", nargs="*", help="git revisions or experiment names to overlay (dvc plots diff)")

@@ -49,6 +49,8 @@ RUNTIME_KEYS = (
     "data.executor.workers",
     "data.executor.address",
 )
+# Read by `llmops serve` and `llmops drift --requests`, by no stage: changing them reruns nothing.
+SERVICE_KEYS = ("monitoring.request_log", "monitoring.log_text")
 
 
 class ConfigError(ValueError):
@@ -157,11 +159,11 @@ def stage_keys(dvc_yaml: Path = DVC_YAML) -> dict[str, list[str]]:
 
 @functools.cache
 def _declared(dvc_yaml: Path, mtime_ns: int) -> frozenset[str]:
-    return frozenset(k for keys in stage_keys(dvc_yaml).values() for k in keys) | frozenset(RUNTIME_KEYS)
+    return frozenset(k for keys in stage_keys(dvc_yaml).values() for k in keys) | frozenset(RUNTIME_KEYS + SERVICE_KEYS)
 
 
 def is_read(key: str, dvc_yaml: Path = DVC_YAML) -> bool:
-    """True when some stage declares `key`, a parent of it, or it is a runtime-only key."""
+    """True when some stage declares `key`, a parent of it, or it is a runtime or service key."""
     if not dvc_yaml.exists():
         return True
     declared = _declared(dvc_yaml.resolve(), dvc_yaml.stat().st_mtime_ns)

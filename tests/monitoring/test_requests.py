@@ -86,3 +86,25 @@ def test_a_reader_in_another_process_never_sees_half_a_record(tmp_path):
     writer.join()
     assert writer.exitcode == 0 and len(requests.read(tmp_path, timedelta(days=1))) == 9000 >= seen
     assert all(json.loads(line) for p in tmp_path.glob("*.jsonl") for line in p.read_text().splitlines())
+
+
+def test_serve_logs_where_params_yaml_says_unless_the_command_line_names_a_folder(tmp_path, monkeypatch):
+    """monitoring.request_log and monitoring.log_text are config keys no stage reads: the params
+    check accepts them and `llmops serve` (and `llmops drift --requests` without DIR) reads them."""
+    from pathlib import Path
+
+    import yaml
+
+    from llmops import cli
+    from llmops.config import compose, is_read
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)
+    assert cli._request_log(None) is None  # outside a workspace: no log unless asked
+    default = compose([], ROOT / "conf")["monitoring"]
+    assert default["request_log"] is None and default["log_text"] is True  # opt-in
+    params = compose(["monitoring.request_log=logs/requests", "monitoring.log_text=false"], ROOT / "conf")
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    assert cli._request_log(None) == Path("logs/requests") and cli._monitoring("log_text", True) is False
+    assert cli._request_log("elsewhere") == Path("elsewhere")
+    assert is_read("monitoring.request_log", ROOT / "dvc.yaml") and is_read("monitoring.log_text", ROOT / "dvc.yaml")
