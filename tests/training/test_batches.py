@@ -10,6 +10,8 @@ from llmops.training.data import (
     BatchPlan,
     PackedTokens,
     StepLoader,
+    in_domain_share,
+    in_domain_tokens,
     steps_per_epoch,
     text_batches,
     window_batches,
@@ -95,6 +97,15 @@ def test_in_domain_fraction_draws_that_share_of_windows_from_the_labeled_texts_a
     assert np.array_equal(draw(3, 64), draw(3, 64))  # a function of (seed, step)
     uniform = packed.random_offsets(seed=1)
     assert np.array_equal(uniform(3, 64), packed.random_offsets(seed=1, segments=segments)(3, 64))
+
+
+def test_the_in_domain_share_is_the_fraction_when_batches_mix_and_each_tokens_share_when_they_cannot():
+    segments = [["wikipedia", 0, 6000], ["corpus/notes.txt", 6000, 7000], ["labeled_train", 7000, 10_000]]
+    assert in_domain_tokens(segments) == 4000 and in_domain_tokens(None) == 0
+    assert in_domain_share(segments, 10_000, 0.75) == 0.75
+    assert in_domain_share(segments, 10_000, None) == 0.4  # uniform draws over every token
+    own = [["labeled_train", 0, 10_000]]
+    assert in_domain_share(own, 10_000, 0.5) == 1.0  # nothing general to mix in: every window is the task's
 
 
 def test_bucketed_text_batches_group_similar_lengths_and_still_cover_the_epoch():

@@ -82,9 +82,14 @@ def _data_tags(meta: dict) -> dict[str, str]:
 def _summary_line(m: dict) -> str:
     peak = f"{m['peak_tflops_per_device']:.2f} TFLOP/s ({m['peak_source']})"
     mfu = f", MFU {m['mfu']:.1%} of {peak}" if m["mfu"] else f", no MFU: peak {peak}"
+    own = (
+        f"; the task's own text: {m['in_domain_tokens']:,} tokens, each read {m['in_domain_epochs']:.1f} times"
+        if m.get("in_domain_epochs")
+        else ""
+    )
     return (
         f"pretrain: val_loss {m['val_loss']:.4f} (ppl {m['val_perplexity']:.1f}), "
-        f"{m['tokens_per_sec']:.0f} tokens/s{mfu}, {m['train_time_s']:.0f} s -> {OUT}/"
+        f"{m['tokens_per_sec']:.0f} tokens/s{mfu}, {m['train_time_s']:.0f} s{own} -> {OUT}/"
     )
 
 

@@ -144,6 +144,20 @@ class PackedTokens:
 GENERAL_CORPUS = "wikipedia"
 
 
+def in_domain_tokens(segments: list | None) -> int:
+    """The packed train tokens pre-training counts as in-domain (pack's `train_segments`)."""
+    return sum(b - a for src, a, b in (segments or []) if src != GENERAL_CORPUS)
+
+
+def in_domain_share(segments: list | None, n_tokens: int, in_domain_fraction: float | None) -> float:
+    """The share of pre-training windows drawn from the in-domain tokens: `in_domain_fraction` when
+    the batches mix (there is text on both sides), else uniform draws give each token its share."""
+    inside = in_domain_tokens(segments)
+    if in_domain_fraction is not None and 0 < inside < n_tokens:
+        return float(in_domain_fraction)
+    return inside / n_tokens if n_tokens else 0.0
+
+
 def _complement(ranges: list[tuple[int, int]], hi: int) -> list[tuple[int, int]]:
     out, pos = [], 0
     for a, b in sorted(ranges):

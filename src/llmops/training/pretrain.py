@@ -17,7 +17,15 @@ from llmops.models.hf import build_lm_config
 from llmops.models.lm import CausalLM
 from llmops.training.callbacks import Progress, Throughput
 from llmops.training.checkpoints import StepCheckpoint
-from llmops.training.data import BatchPlan, FixedWindows, PackedTokens, StepLoader, window_batches
+from llmops.training.data import (
+    BatchPlan,
+    FixedWindows,
+    PackedTokens,
+    StepLoader,
+    in_domain_share,
+    in_domain_tokens,
+    window_batches,
+)
 from llmops.training.dist import world_size
 from llmops.training.flops import flops_per_token, peak_tflops
 from llmops.training.optim import optimizer_from_config, schedule_from_config
@@ -37,6 +45,7 @@ class Pretraining:
     throughput: Throughput
     peak_source: str
     context: int
+    in_domain_share: float  # of the windows drawn (training.data.in_domain_share)
 
 
 def build(params: Any, packed: Path, meta: dict[str, Any], session: Session, tracking_uri: str) -> Pretraining:
@@ -93,6 +102,9 @@ def build(params: Any, packed: Path, meta: dict[str, Any], session: Session, tra
         throughput=throughput,
         peak_source=peak_source,
         context=context,
+        in_domain_share=in_domain_share(
+            meta.get("train_segments"), meta["train_tokens"], pretrain_cfg.get("in_domain_fraction")
+        ),
     )
 
 
@@ -129,6 +141,7 @@ def _mfu(job: Pretraining) -> dict[str, Any]:
 
 def _metrics(job: Pretraining, meta: dict, val_loss: float, train_time: float, resume_step: int | None) -> dict:
     steps, plan, tp = int(job.trainer.global_step), job.plan, job.throughput
+    inside = in_domain_tokens(meta.get("train_segments"))
     return {
         "val_loss": val_loss,
         "val_perplexity": math.exp(val_loss),
@@ -146,6 +159,9 @@ def _metrics(job: Pretraining, meta: dict, val_loss: float, train_time: float, r
         "world_size": job.trainer.world_size,
         "tokens_seen": steps * plan.global_batch * job.context,
         "epochs_of_corpus": steps * plan.global_batch * job.context / meta["train_tokens"],
+        # how often the LM read the task's own text: the figure the gain follows (docs/experiments.md)
+        "in_domain_tokens": inside,
+        "in_domain_epochs": steps * plan.global_batch * job.context * job.in_domain_share / inside if inside else None,
         "timed_tokens": tp.tokens,
         "timed_steps": tp.steps,
         "n_params": job.module.model.num_parameters(),
