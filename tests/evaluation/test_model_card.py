@@ -6,7 +6,7 @@ import copy
 import numpy as np
 import pytest
 
-from llmops.evaluation.model_card import SUMMARY_CHARS, bootstrap_intervals, render, summary
+from llmops.evaluation.model_card import SUMMARY_CHARS, bootstrap_intervals, pretraining_advice, render, summary
 
 LABELS = ["negative", "neutral", "positive"]
 PER_CLASS = {
@@ -86,6 +86,7 @@ def facts():
                 },
                 "floors": {"domain_auc": 0.55, "label_js": 0.1},
             },
+            "pretraining": {"in_domain_tokens": 76543, "in_domain_epochs": 21.4},
             "max_length": 48,
             "truncation_share": 0.0371,
             "non_ascii_share": 0.0123,
@@ -106,7 +107,7 @@ def test_every_number_comes_from_the_facts_and_nothing_is_left_unfilled(facts):
     assert "not measurably better than TF-IDF" in card
     assert "The weakest class is `positive`" in card and "80" in card
     assert "| 40 | 0.3131 | 0.2929 | +0.0202 | [-0.0303, +0.0707] |" in card  # the learning curve row
-    assert "| negative | 41 | 5 | 4 |" in card  # the confusion matrix
+    assert "| `negative` | 41 | 5 | 4 |" in card  # the confusion matrix
     assert "| `domain_auc` | 0.5678 | 0.5789 | 0.5500 |" in card and "432 rows" in card and "234 labels" in card
     # the model-index the Hub reads: the same figures in the YAML front matter
     parsed = {r.metric_type: r.metric_value for r in ModelCard(card).data.eval_results}
@@ -152,3 +153,29 @@ def test_bootstrap_intervals_hold_the_point_estimate_and_repeat_with_the_seed():
 
     assert low < f1_score(y, pred, average="macro") < high
     assert bootstrap_intervals(y, y, LABELS, seed=1, rounds=50)["per_class"]["neutral"]["f1"] == [1.0, 1.0]
+
+
+def test_a_gain_that_holds_zero_at_the_fewest_labels_says_how_much_own_text_the_lm_read(facts):
+    card = render(facts)  # the fixture's curve: +0.0202 [-0.0303, +0.0707] at 40 labels
+    assert "At 40 labels the pre-trained init is not measurably better than random init" in card
+    assert "76,543 tokens of the task's own text, each read 21.4 times" in card and "data.corpus.paths" in card
+    curve = facts["learning_curve"]
+    assert pretraining_advice({**curve, "pretrain_gain_f1@40_ci95": [0.01, 0.07]}, facts["pretraining"]) is None
+    below = pretraining_advice({**curve, "pretrain_gain_f1@40_ci95": [-0.09, -0.01]}, None)
+    assert below.startswith("At 40 labels the pre-trained init is below random init") and "own text" not in below
+    assert pretraining_advice(None, facts["pretraining"]) is None  # no curve: nothing measured, nothing said
+    assert "under the 400 k tokens" not in pretraining_advice(curve, {"in_domain_tokens": 785_000})
+
+
+def test_labels_are_code_in_the_card_and_a_pipe_in_one_does_not_split_a_table(facts):
+    odd = ["<b>neg</b>", "a|b", "it`s"]
+    facts["labels"] = odd
+    for old, new in zip(LABELS, odd, strict=True):
+        facts["metrics"]["per_class"][new] = facts["metrics"]["per_class"].pop(old)
+        facts["intervals"]["per_class"][new] = facts["intervals"]["per_class"].pop(old)
+        facts["data"]["class_balance"][new] = facts["data"]["class_balance"].pop(old)
+    card = render(facts)
+    assert "| `<b>neg</b>` | 41 | 5 | 4 |" in card  # in a code span: shown as typed, never rendered
+    assert "| `a\\|b` | 6 | 29 | 5 |" in card and "| `` it`s `` | 2 | 3 | 5 |" in card
+    matrix = card.split("Confusion matrix")[1].split("\n\n")[1].splitlines()
+    assert {line.replace("\\|", "").count("|") for line in matrix} == {5}  # 4 cells per row, all rows

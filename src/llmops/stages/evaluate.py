@@ -23,6 +23,7 @@ PLOTS = Path("reports/evaluate")
 REPORT = Path("reports/evaluate.md")
 REGISTRY = Path("reports/runs/registry.json")
 LEARNING_CURVE = Path("metrics/learning_curve.json")
+PRETRAIN = Path("metrics/pretrain.json")  # how much of the task's own text the LM read, for the card
 CARD = Path("reports/model_card.md")
 DRIFT_REFERENCE = Path("models/drift_reference/reference.json")  # its thresholds go into the card
 # The hyperparameters the model card lists; evaluate declares each in dvc.yaml
@@ -53,6 +54,8 @@ def main() -> int:
     import mlflow
     import torch
 
+    from llmops.evaluation.model_card import pretraining_advice
+
     torch.set_num_threads(int(params.trainer.num_threads))
     labels = read_json(DATA / "labels.json")
     train = pd.read_parquet(DATA / "train.parquet")
@@ -80,6 +83,9 @@ def main() -> int:
         f"evaluate: accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} "
         f"(TF-IDF {m['baseline_tfidf_f1_macro']:.3f}, majority acc {m['baseline_majority_accuracy']:.3f}{scratch})"
     )
+    advice = pretraining_advice(facts["learning_curve"], facts["pretraining"])
+    if advice:
+        print(f"evaluate: {advice}")
     return 0
 
 
@@ -172,6 +178,7 @@ def card_facts(
             "precision": str(params.trainer.precision),
         },
         "learning_curve": read_json(LEARNING_CURVE) if LEARNING_CURVE.exists() else None,
+        "pretraining": read_json(PRETRAIN) if PRETRAIN.exists() else None,
         "drift": read_json(DRIFT_REFERENCE) if DRIFT_REFERENCE.exists() else None,
         "max_length": max_length,
         "truncation_share": float(np.mean(lengths > max_length)) if len(lengths) else 0.0,
