@@ -283,6 +283,34 @@ def test_awkward_but_valid_input_parses(case, workspace, capsys, tmp_path):
     assert manifest["sources"][0]["encoding"] in ("utf-8", "utf-8-sig", "utf-16", "binary") or case == "latin1_auto"
 
 
+def test_a_batch_beside_a_latin1_source_keeps_its_accents_while_the_source_is_repaired(workspace, capsys, tmp_path):
+    """data.labeled.encoding=latin-1 names the source's encoding: its UTF-8 read as Latin-1 is
+    repaired in preprocess. A labeled batch is decoded on its own (here UTF-8), and the same
+    repair would turn its "é" into a space, so it gets none."""
+    from llmops.stages import preprocess
+
+    rows = list(GOOD)
+    rows[2] = ("café crème brûlée, number two", "pos")
+    batch = tmp_path / "data/batches/w49.csv"
+    batch.parent.mkdir(parents=True)
+    visits = [f"naïve café {' '.join(str(i * 7919 + k * 104729) for k in range(5))}" for i in range(20)]
+    batch.write_text(_csv([(text, "pos" if i % 2 else "neg") for i, text in enumerate(visits)]))
+    path = workspace(
+        "data.csv",
+        _csv(rows).encode("utf-8"),
+        "data.labeled.encoding=latin-1",
+        "data.labeled.batches=[data/batches/w49.csv]",
+    )
+    failed, err = run_gate(capsys, path)
+    assert failed is None, err
+    assert run_main(preprocess.main) == 0, capsys.readouterr().err
+    texts = set(
+        pd.concat(pd.read_parquet(tmp_path / f"data/processed/{s}.parquet") for s in ("train", "val", "test"))["text"]
+    )
+    assert "café crème brûlée, number two" in texts  # the source: "cafÃ©" repaired
+    assert set(visits) <= texts  # the batch: untouched
+
+
 def test_a_few_bad_rows_are_quarantined_with_a_reason(workspace, capsys, tmp_path):
     rows = [(None if i in (3, 77) else ("  " if i == 120 else t), lab) for i, (t, lab) in enumerate(GOOD)]
     path = workspace("data.csv", _csv(rows))

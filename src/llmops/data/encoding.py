@@ -37,6 +37,16 @@ def first_invalid(path: Path, encoding: str) -> tuple[int, int] | None:
     return None
 
 
+def is_latin1(encoding: str | None) -> bool:
+    """True for every name of Latin-1 (latin-1, latin1, iso-8859-1, l1, ...). A source the user
+    says is Latin-1 may hold UTF-8 read as Latin-1, which `cleaning.repair_latin1` undoes; a
+    detected Latin-1 is taken as genuine (the repair would turn its "é" into a space)."""
+    try:
+        return codecs.lookup(str(encoding)).name == "iso8859-1"
+    except LookupError:  # "auto", None, or no such codec (reading the file says so)
+        return False
+
+
 def resolve(path: Path, configured: str | None) -> tuple[str, str]:
     """(encoding to read with, how it was chosen). `auto`: a BOM, else UTF-8, else detected."""
     with open(path, "rb") as f:

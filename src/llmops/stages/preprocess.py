@@ -36,9 +36,7 @@ def main() -> int:
     data, pp, seed = params.data, params.data.preprocess, int(params.seed)
     remove_outputs(OUT)
     stats: dict[str, int] = {}
-    latin1 = str(data.labeled.get("encoding")).lower().replace("_", "-") in ("latin-1", "latin1", "iso-8859-1")
-
-    labeled = _clean_labeled(pp, latin1=latin1, seed=seed, stats=stats)
+    labeled = _clean_labeled(pp, latin1=_latin1_sources(IN / "manifest.json"), seed=seed, stats=stats)
     too_many = _dropped_too_many(stats, kept=len(labeled), limit=float(data.validation.max_dropped_share))
     if too_many:
         raise StageError(too_many, params=params, keys=("data.preprocess", "seed"), metrics=stats)
@@ -74,11 +72,31 @@ def main() -> int:
     return 0
 
 
-def _clean_labeled(pp, latin1: bool, seed: int, stats: dict[str, int]) -> pd.DataFrame:
-    """Distinct labeled rows, cleaned, within the length bounds, exact and (optionally) near
-    duplicates removed; what each step dropped is counted in `stats`."""
+def _latin1_sources(manifest: Path) -> set[str]:
+    """The labeled sources read as a Latin-1 the user named (data.labeled.encoding), whose texts get
+    `repair_latin1`. Per source: a batch appended later is decoded on its own (detected), and the
+    repair would damage its genuine accented letters."""
+    from llmops.data.encoding import is_latin1
+    from llmops.io import read_json
+
+    return {
+        s["file"]
+        for s in read_json(manifest)["sources"]
+        if s.get("role", "").startswith("labeled")
+        and s.get("encoding_source") == "configured"
+        and is_latin1(s.get("encoding"))
+    }
+
+
+def _clean_labeled(pp, latin1: set[str], seed: int, stats: dict[str, int]) -> pd.DataFrame:
+    """Distinct labeled rows, cleaned (rows of a `latin1` source repaired first), within the length
+    bounds, exact and (optionally) near duplicates removed; what each step dropped is counted in `stats`."""
     labeled = _distinct_labeled(IN / "labeled.parquet", stats)
-    labeled = labeled.assign(text=_clean_each(labeled["text"], cleaner(pp, latin1_source=latin1)))
+    repaired = labeled.pop("source").isin(latin1)
+    text = labeled["text"].copy()
+    for rows, clean in ((repaired, cleaner(pp, latin1_source=True)), (~repaired, cleaner(pp))):
+        text[rows] = _clean_each(labeled.loc[rows, "text"], clean)
+    labeled = labeled.assign(text=text)
     in_bounds = labeled["text"].str.len().between(pp.min_chars, pp.max_chars)
     stats["dropped_length"] = int((~in_bounds).sum())
     labeled, dedup_stats = dedup_labeled(labeled[in_bounds])
@@ -108,12 +126,14 @@ def _dropped_too_many(stats: dict[str, int], kept: int, limit: float) -> str | N
 def _distinct_labeled(path: Path, stats: dict[str, int]) -> pd.DataFrame:
     """Labeled rows with text and label, a (text, label) pair kept once: repeats cost no memory."""
     seen, parts, total = SeenHashes(), [], 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH, columns=["text", "label", "split"]):
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH, columns=["text", "label", "split", "source"]):
         df = batch.to_pandas().dropna(subset=["text", "label"])
         total += batch.num_rows
         keys = text_fingerprints(df["text"] + "\x00" + df["label"])
         parts.append(df[seen.first_seen(keys)])
-    labeled = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["text", "label", "split"])
+    labeled = (
+        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["text", "label", "split", "source"])
+    )
     stats.update(validated_rows=total, repeated_raw_rows=total - len(labeled))
     return labeled
 
