@@ -5,7 +5,7 @@ llmops generate "prompt" [--model models/pretrained] [--max-new-tokens 40]
 llmops serve [--model models:/tweet-sentiment-classifier@champion] [--port 5001] [--request-log DIR] [--hash-text]
 llmops retrain [override ...] [--if-drift BATCH]
 llmops smoke [override ...]
-llmops drift BATCH [--text-column text] [--label-column L] [--out reports/drift/<batch>] [--n 500]
+llmops drift BATCH [--text-column text] [--label-column L] [--encoding E] [--out reports/drift/<batch>] [--n 500]
 llmops drift --requests [DIR] [--since 7d]
 
 User errors (a missing model or file, a wrong column) print one line and exit 2.
@@ -128,13 +128,19 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _monitoring(key: str, default: object) -> object:
-    """`monitoring.<key>` in the workspace's params.yaml (a service key: no stage reads it)."""
+def _params_value(*keys: str) -> object:
+    """A value in the workspace's params.yaml, None outside a workspace or where it is not set."""
     from llmops.config import PARAMS_FILE, all_params
 
-    if not PARAMS_FILE.exists():
-        return default
-    value = (all_params().get("monitoring") or {}).get(key)
+    node: object = all_params() if PARAMS_FILE.exists() else None
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _monitoring(key: str, default: object) -> object:
+    """`monitoring.<key>` in the workspace's params.yaml (a service key: no stage reads it)."""
+    value = _params_value("monitoring", key)
     return default if value is None else value
 
 
@@ -263,7 +269,9 @@ def _drift_batch(args: argparse.Namespace):
         name = f"requests-{folder.resolve().name}-{args.since}"
         return check.from_requests(records, labels), name, False
     batch = Path(args.batch)
-    table = check.read_batch(batch, text_column=args.text_column, label_column=args.label_column, labels=labels)
+    table = check.read_batch(
+        batch, text_column=args.text_column, label_column=args.label_column, labels=labels, encoding=args.encoding
+    )
     return table, batch.name, bool(args.label_column)
 
 
@@ -280,6 +288,11 @@ def _drift_parser(sub) -> None:
     d.add_argument("--since", default="7d", help="with --requests: the window, like 24h, 7d or 2w (default 7d)")
     d.add_argument("--text-column", default="text")
     d.add_argument("--label-column", help="the batch's labels, when it has them")
+    d.add_argument(
+        "--encoding",
+        default="auto",
+        help="the file's text encoding, as in data.labeled.encoding (latin-1: also repairs UTF-8 read as latin-1)",
+    )
     d.add_argument("--out", help="default: reports/drift/<batch name>")
     d.add_argument("--n", type=int, help="rows compared, a seeded sample of the batch (default: monitoring.n)")
     d.add_argument("--seed", type=int, help="default: monitoring.seed")

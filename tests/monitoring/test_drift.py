@@ -31,6 +31,25 @@ def test_the_statistics_measure_what_they_say():
     assert len(rows) == 100 and (picked == "a").sum() == 70
 
 
+def test_a_batch_read_as_latin1_reaches_the_models_cleaner_as_the_training_texts_did(tmp_path):
+    """The model's cleaner has no Latin-1 repair (a served text is already a string), so
+    `--encoding latin-1` repairs at read time, as preprocess does for a source named Latin-1."""
+    from llmops.data.cleaning import clean_text
+    from llmops.monitoring.check import read_batch
+
+    texts = ["I’ve flown to the café".encode(), b"I don\xd5\xa2_\x8a\xce_\x86\xa2t want either"]
+    path = tmp_path / "batch.csv"
+    path.write_bytes(b"text\n" + b"\n".join(texts) + b"\n")
+    trained = [clean_text(t.decode("latin-1"), latin1_source=True) for t in texts]  # preprocess's view
+    read = read_batch(path, "text", None, labels=[], encoding="latin-1")["text"]
+    assert [clean_text(t) for t in read] == trained == ["I've flown to the café", "I don't want either"]
+    detected = read_batch(path, "text", None, labels=[])["text"]  # auto: no repair
+    assert [clean_text(t) for t in detected] != trained
+    bom = tmp_path / "bom.csv"  # a byte-order mark names the encoding itself: UTF-8, nothing to repair
+    bom.write_bytes(b"\xef\xbb\xbftext\n" + texts[0] + b"\n")
+    assert read_batch(bom, "text", None, labels=[], encoding="latin-1")["text"].tolist() == ["I’ve flown to the café"]
+
+
 def test_the_nll_ratio_compares_the_lm_surprise_with_class_matched_train_texts():
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(50)]

@@ -39,16 +39,27 @@ def model_labels(model_dir: Path) -> list[str]:
     return [id2label[k] for k in sorted(id2label, key=int)]
 
 
-def read_batch(path: Path, text_column: str, label_column: str | None, labels: list[str]) -> pd.DataFrame:
+def read_batch(
+    path: Path, text_column: str, label_column: str | None, labels: list[str], encoding: str = "auto"
+) -> pd.DataFrame:
     """The batch's text (and label) columns; a user error is one StageError naming the file, the
-    column or the row."""
+    column or the row. `encoding` means what `data.labeled.encoding` means: auto detects it, and a
+    named Latin-1 also gets preprocess's repair of UTF-8 read as Latin-1 (`repair_latin1`). The
+    model's own cleaner does not carry that step (a served text is already a string), so a batch
+    drawn from a Latin-1 source, read with --encoding latin-1, reaches the cleaner as its training
+    texts did and the difference never counts as drift."""
+    from llmops.data.cleaning import repair_latin1
+    from llmops.data.encoding import is_latin1
     from llmops.data.errors import DataSourceError
     from llmops.data.sources import iter_table
 
     if not path.is_file():
         raise StageError(f"{path}: no such file")
+    if is_latin1(encoding) and _has_bom(path):  # a byte-order mark names the encoding itself
+        encoding = "auto"
+    repair = is_latin1(encoding)
     try:
-        df = pd.concat(list(iter_table(path)), ignore_index=True)
+        df = pd.concat(list(iter_table(path, encoding=encoding)), ignore_index=True)
     except DataSourceError as err:  # its message names the file
         raise StageError(str(err)) from None
     except ValueError as err:
@@ -61,6 +72,8 @@ def read_batch(path: Path, text_column: str, label_column: str | None, labels: l
     if df.empty:
         raise StageError(f"{path}: no rows with a text in column '{text_column}'")
     out = pd.DataFrame({"text": df[text_column].astype(str)})
+    if repair:
+        out["text"] = out["text"].map(repair_latin1)
     if label_column:
         out["label"] = df[label_column].astype(str)
         unknown = sorted(set(out["label"]) - set(labels))
@@ -72,6 +85,14 @@ def read_batch(path: Path, text_column: str, label_column: str | None, labels: l
                 f"({', '.join(labels)})"
             )
     return out.reset_index(drop=True)
+
+
+def _has_bom(path: Path) -> bool:
+    from llmops.data.encoding import BOMS
+
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return any(head.startswith(bom) for bom, _ in BOMS)
 
 
 def from_requests(records: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
