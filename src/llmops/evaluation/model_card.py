@@ -215,8 +215,9 @@ def pretraining_advice(curve: dict | None, pretraining: dict | None) -> str | No
         else ""
     )
     return (
-        f"{said} The language model read {tokens:,} tokens of the task's own text{read}.{more} Unlabeled text "
-        "of the same domain in `data.corpus.paths` brought the gain back there (docs/experiments.md)."
+        f"{said} The language model read {tokens:,} tokens of the task's own text{read}.{more} On the suite, "
+        "unlabeled text of the task's domain added with `data.corpus.paths` brought the gain back "
+        "(docs/experiments.md)."
     )
 
 
