@@ -275,6 +275,23 @@ def _drift_batch(args: argparse.Namespace):
     return table, batch.name, bool(args.label_column)
 
 
+def _serve_parser(sub) -> None:
+    s = sub.add_parser("serve", help="serve a registered model over HTTP on 127.0.0.1 (MLflow's scoring app)")
+    s.add_argument("--model", help="default: models:/<the workspace's model name>@champion")
+    s.add_argument("--port", type=int, default=5001)
+    s.add_argument(
+        "--request-log",
+        metavar="DIR",
+        help="append each request (time, text, probabilities) to DIR (default: monitoring.request_log)",
+    )
+    s.add_argument(
+        "--hash-text",
+        action="store_true",
+        help="log each text's sha256 instead of the text (monitoring.log_text=false)",
+    )
+    s.set_defaults(func=_serve)
+
+
 def _drift_parser(sub) -> None:
     d = sub.add_parser("drift", help="is a batch still like the training data? verdict.json + report.html")
     d.add_argument("batch", nargs="?", help="a CSV/TSV/JSONL/Parquet file of texts (labels optional)")
@@ -344,20 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     sm = sub.add_parser("smoke", help="the ci pipeline as a temporary DVC experiment: no tracked file changes")
     sm.add_argument("overrides", nargs="*", help="more overrides on top of experiment=ci (as -S key=value)")
     sm.set_defaults(func=_smoke)
-    s = sub.add_parser("serve", help="serve a registered model over HTTP on 127.0.0.1 (MLflow's scoring app)")
-    s.add_argument("--model", help="default: models:/<the workspace's model name>@champion")
-    s.add_argument("--port", type=int, default=5001)
-    s.add_argument(
-        "--request-log",
-        metavar="DIR",
-        help="append each request (time, text, probabilities) to DIR (default: monitoring.request_log)",
-    )
-    s.add_argument(
-        "--hash-text",
-        action="store_true",
-        help="log each text's sha256 instead of the text (monitoring.log_text=false)",
-    )
-    s.set_defaults(func=_serve)
+    _serve_parser(sub)
     pl = sub.add_parser("plots", help="render the DVC plots (training curves, confusion) to offline HTML")
     pl.add_argument("revisions", nargs="*", help="git revisions or experiment names to overlay (dvc plots diff)")
     pl.add_argument("-o", "--out", default="reports/plots")
