@@ -201,7 +201,7 @@ def pretraining_advice(curve: dict | None, pretraining: dict | None) -> str | No
     verdict = "below" if high < 0 else "not measurably better than"
     said = (
         f"At {fewest} labels the pre-trained init is {verdict} random init on this data: "
-        f"gain {curve[key]:+.3f}, 95% interval {_ci([low, high])}."
+        f"gain {curve[key]:+.3f}, 95% interval [{low:+.3f}, {high:+.3f}]."
     )
     tokens = (pretraining or {}).get("in_domain_tokens")
     if not tokens:
