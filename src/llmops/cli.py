@@ -128,19 +128,12 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _params_value(*keys: str) -> object:
-    """A value in the workspace's params.yaml, None outside a workspace or where it is not set."""
+def _monitoring(key: str, default: object) -> object:
+    """`monitoring.<key>` in the workspace's params.yaml (a service key: no stage reads it); the
+    default outside a workspace or where it is not set."""
     from llmops.config import PARAMS_FILE, all_params
 
-    node: object = all_params() if PARAMS_FILE.exists() else None
-    for key in keys:
-        node = node.get(key) if isinstance(node, dict) else None
-    return node
-
-
-def _monitoring(key: str, default: object) -> object:
-    """`monitoring.<key>` in the workspace's params.yaml (a service key: no stage reads it)."""
-    value = _params_value("monitoring", key)
+    value = (all_params().get("monitoring") or {}).get(key) if PARAMS_FILE.exists() else None
     return default if value is None else value
 
 

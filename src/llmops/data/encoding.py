@@ -47,11 +47,16 @@ def is_latin1(encoding: str | None) -> bool:
         return False
 
 
-def resolve(path: Path, configured: str | None) -> tuple[str, str]:
-    """(encoding to read with, how it was chosen). `auto`: a BOM, else UTF-8, else detected."""
+def bom_encoding(path: Path) -> str | None:
+    """The encoding the file's byte-order mark names, or None without one."""
     with open(path, "rb") as f:
         head = f.read(4)
-    bom = next((enc for b, enc in sorted(BOMS, key=lambda x: -len(x[0])) if head.startswith(b)), None)
+    return next((enc for b, enc in sorted(BOMS, key=lambda x: -len(x[0])) if head.startswith(b)), None)
+
+
+def resolve(path: Path, configured: str | None) -> tuple[str, str]:
+    """(encoding to read with, how it was chosen). `auto`: a BOM, else UTF-8, else detected."""
+    bom = bom_encoding(path)
     if configured and configured.lower() not in ("auto", ""):
         enc = configured
         if enc.lower().replace("_", "-") in ("utf-8", "utf8") and bom == "utf-8-sig":

@@ -49,13 +49,13 @@ def read_batch(
     drawn from a Latin-1 source, read with --encoding latin-1, reaches the cleaner as its training
     texts did and the difference never counts as drift."""
     from llmops.data.cleaning import repair_latin1
-    from llmops.data.encoding import is_latin1
+    from llmops.data.encoding import bom_encoding, is_latin1
     from llmops.data.errors import DataSourceError
     from llmops.data.sources import iter_table
 
     if not path.is_file():
         raise StageError(f"{path}: no such file")
-    if is_latin1(encoding) and _has_bom(path):  # a byte-order mark names the encoding itself
+    if is_latin1(encoding) and bom_encoding(path):  # a byte-order mark names the encoding itself
         encoding = "auto"
     repair = is_latin1(encoding)
     try:
@@ -85,14 +85,6 @@ def read_batch(
                 f"({', '.join(labels)})"
             )
     return out.reset_index(drop=True)
-
-
-def _has_bom(path: Path) -> bool:
-    from llmops.data.encoding import BOMS
-
-    with open(path, "rb") as f:
-        head = f.read(4)
-    return any(head.startswith(bom) for bom, _ in BOMS)
 
 
 def from_requests(records: pd.DataFrame, labels: list[str]) -> pd.DataFrame:

@@ -19,9 +19,10 @@ import pyarrow.parquet as pq
 from llmops.config import load_stage_params
 from llmops.data.cleaning import cleaner
 from llmops.data.dedup import SeenHashes, dedup_labeled, text_fingerprints
+from llmops.data.encoding import is_latin1
 from llmops.data.neardup import near_duplicates
 from llmops.data.split import stratified_split
-from llmops.io import atomic_dir, remove_outputs, write_json
+from llmops.io import atomic_dir, read_json, remove_outputs, write_json
 from llmops.stages.runner import StageError, run_stage
 from llmops.tracking.runs import log_stage_run
 
@@ -76,9 +77,6 @@ def _latin1_sources(manifest: Path) -> set[str]:
     """The labeled sources read as a Latin-1 the user named (data.labeled.encoding), whose texts get
     `repair_latin1`. Per source: a batch appended later is decoded on its own (detected), and the
     repair would damage its genuine accented letters."""
-    from llmops.data.encoding import is_latin1
-    from llmops.io import read_json
-
     return {
         s["file"]
         for s in read_json(manifest)["sources"]
