@@ -37,7 +37,7 @@ def main() -> int:
     data, pp, seed = params.data, params.data.preprocess, int(params.seed)
     remove_outputs(OUT)
     stats: dict[str, int] = {}
-    labeled = _clean_labeled(pp, latin1=_latin1_sources(IN / "manifest.json"), seed=seed, stats=stats)
+    labeled = _clean_labeled(pp, latin1=_latin1_sources(IN / "manifest.json"), stats=stats)
     too_many = _dropped_too_many(stats, kept=len(labeled), limit=float(data.validation.max_dropped_share))
     if too_many:
         raise StageError(too_many, params=params, keys=("data.preprocess", "seed"), metrics=stats)
@@ -86,7 +86,7 @@ def _latin1_sources(manifest: Path) -> set[str]:
     }
 
 
-def _clean_labeled(pp, latin1: set[str], seed: int, stats: dict[str, int]) -> pd.DataFrame:
+def _clean_labeled(pp, latin1: set[str], stats: dict[str, int]) -> pd.DataFrame:
     """Distinct labeled rows, cleaned (rows of a `latin1` source repaired first), within the length
     bounds, exact and (optionally) near duplicates removed; what each step dropped is counted in `stats`."""
     labeled = _distinct_labeled(IN / "labeled.parquet", stats)
@@ -100,7 +100,7 @@ def _clean_labeled(pp, latin1: set[str], seed: int, stats: dict[str, int]) -> pd
     labeled, dedup_stats = dedup_labeled(labeled[in_bounds])
     stats.update(dedup_stats)
     if pp.get("near_dup_threshold"):
-        near = near_duplicates(labeled["text"].tolist(), float(pp.near_dup_threshold), seed)
+        near = near_duplicates(labeled["text"].tolist(), float(pp.near_dup_threshold))
         labeled = labeled.drop(index=labeled.index[near]).reset_index(drop=True)
         stats["near_duplicate_rows"] = len(near)
     return labeled
