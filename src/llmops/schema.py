@@ -101,6 +101,7 @@ class CorpusPrep(Group):
     max_chars: Count
     repetition_min_words: Count | None = None
     decontaminate_ngram: Count
+    near_dup_threshold: Annotated[float, Field(gt=0.0, le=1.0)]
     minhash: Minhash
 
 

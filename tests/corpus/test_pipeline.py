@@ -23,13 +23,20 @@ PREP = {
     "max_chars": 5000,
     "repetition_min_words": 50,
     "decontaminate_ngram": 8,
-    "minhash": {"n_grams": 5, "num_buckets": 4, "hashes_per_bucket": 21},
+    "near_dup_threshold": 0.92,
+    "minhash": {"n_grams": 5, "num_buckets": 10, "hashes_per_bucket": 8},
 }
 
 
 def _doc(i: int) -> str:
     rng = random.Random(i)
     return f"document {i} talks about " + " ".join(rng.choice(WORDS) for _ in range(30))
+
+
+def _similar(i: int) -> str:
+    """Document i with its 11th word reversed: character 5-gram Jaccard 0.89, close but under 0.92."""
+    words = _doc(i).split()
+    return " ".join([*words[:10], words[10][::-1], *words[11:]])
 
 
 @pytest.fixture
@@ -41,7 +48,8 @@ def planted(tmp_path):
         " ".join(["buy now"] * 40),  # repetition (60+ words, one 2-gram)
         f"intro words then {held_out} and more",  # decontamination: an 8-word run of a test text
         docs[3],  # exact duplicate
-        docs[5].replace("document 5", "document 5b"),  # near duplicate
+        docs[5].replace("document 5", "document 5b"),  # near duplicate (Jaccard 0.94)
+        _similar(8),  # similar, not near: MinHash proposes the pair, the exact check keeps both
     ]
     corpus = tmp_path / "corpus.parquet"
     pd.DataFrame({"text": docs, "source": "web"}).to_parquet(corpus, row_group_size=30)
@@ -77,11 +85,13 @@ def test_every_planted_document_is_excluded_by_its_step_with_its_reason(planted)
     assert [d["metadata"]["filter_reason"] for d in _excluded(out, "repetition")] == ["top_2_gram"]
     assert [d["metadata"]["filter_reason"] for d in _excluded(out, "decontamination")] == ["held_out_8gram"]
     assert [d["text"] for d in _excluded(out, "exact_duplicate")] == [_doc(3)]
-    assert len(_excluded(out, "near_duplicate")) == 1
-    assert stats["documents_in"] == 126
-    assert stats["train_documents"] + stats["val_documents"] == 126 - 5
+    assert [d["text"] for d in _excluded(out, "near_duplicate")] == [_doc(5).replace("document 5", "document 5b")]
+    assert stats["near_dup_pairs"] == 1 < stats["near_dup_candidate_pairs"]  # proposed, checked, kept
+    assert stats["documents_in"] == 127
+    assert stats["train_documents"] + stats["val_documents"] == 127 - 5
     kept = pd.concat([pd.read_parquet(out / s) for s in ("train", "val")])
     assert "labeled_train" in set(kept["source"]) and kept["text"].is_unique
+    assert {_doc(8), _similar(8)} <= set(kept["text"])
 
 
 def _files(out: Path) -> dict[str, bytes]:

@@ -1,10 +1,12 @@
 """The corpus preparation pipeline on datatrove: read -> clean -> length and repetition filters ->
-decontaminate -> exact dedup -> MinHash near-dedup -> train/val shards. Every removed document is
+decontaminate -> exact dedup -> near-dedup (MinHash candidates, checked by exact Jaccard) ->
+train/val shards. Every removed document is
 written, with its reason, under `excluded/<step>/`.
 
-Six executor runs, as datatrove's own MinHash example chains them: a pass over the documents, the
-exact-dedup finder, a second pass (drop exact copies, sign for MinHash), MinHash buckets and
-clusters, and the last pass that drops near copies and writes the shards. `tasks` fixes how the
+Seven executor runs, as datatrove's own MinHash example chains them: a pass over the documents, the
+exact-dedup finder, a second pass (drop exact copies, sign for MinHash), MinHash buckets, the
+exact check of their candidate pairs (ours), clusters, and the last pass that drops near copies
+and writes the shards. `tasks` fixes how the
 documents are sharded (and so the output files); `workers` only says how many tasks run at once,
 and changes no output byte. Each run keeps datatrove's completion markers under `work`, so a
 killed run resumes where it stopped when started again with the same `work`."""
@@ -32,7 +34,6 @@ from datatrove.pipeline.dedup.exact_dedup import (
 from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
 from datatrove.pipeline.writers import JsonlWriter
 from datatrove.utils.hashing import HashConfig
-from datatrove.utils.text import TextNormConfig
 
 from llmops.corpus import steps
 
@@ -70,8 +71,6 @@ def _minhash(prep: dict[str, Any]) -> MinhashConfig:
         hashes_per_bucket=int(m["hashes_per_bucket"]),
         seed=int(m.get("seed", 1)),
         hash_config=HashConfig(precision=64),
-        # lower case and spaces only, as the labeled texts' near-dedup always compared them
-        norm_config=TextNormConfig(remove_punctuation=False, norm_unicode_diacritics=False, norm_numbers=False),
     )
 
 
@@ -107,16 +106,7 @@ def passes(job: Job) -> list[tuple[str, list, int]]:
             ],
             job.tasks,
         ),
-        (
-            "minhash_buckets",
-            [MinhashDedupBuckets(str(w / "minhash_sigs"), str(w / "minhash_buckets"), config=minhash)],
-            minhash.num_buckets,
-        ),
-        (
-            "minhash_cluster",
-            [MinhashDedupCluster(str(w / "minhash_buckets"), str(w / "minhash_remove"), config=minhash)],
-            1,
-        ),
+        *_near_dedup(job, minhash),
         (
             "near_drop",
             [
@@ -125,6 +115,36 @@ def passes(job: Job) -> list[tuple[str, list, int]]:
                 steps.SplitWriter(str(w / "out"), job.is_val),
             ],
             job.tasks,
+        ),
+    ]
+
+
+def _near_dedup(job: Job, minhash: MinhashConfig) -> list[tuple[str, list, int]]:
+    """MinHash buckets propose pairs, `NearPairs` keeps those at the threshold, datatrove clusters them."""
+    w = job.work
+    return [
+        (
+            "minhash_buckets",
+            [MinhashDedupBuckets(str(w / "minhash_sigs"), str(w / "minhash_buckets"), config=minhash)],
+            minhash.num_buckets,
+        ),
+        (
+            "near_pairs",
+            [
+                steps.NearPairs(
+                    str(w / "minhash_buckets"),
+                    str(w / "deduped"),
+                    str(w / "near_pairs"),
+                    n_grams=minhash.n_grams,
+                    threshold=float(job.prep["near_dup_threshold"]),
+                )
+            ],
+            job.tasks,
+        ),
+        (
+            "minhash_cluster",
+            [MinhashDedupCluster(str(w / "near_pairs"), str(w / "minhash_remove"), config=minhash)],
+            1,
         ),
     ]
 
@@ -204,7 +224,7 @@ def _stderr_to(log: Path) -> Iterator[None]:
 def counts(work: Path) -> dict[str, int]:
     """Documents in, removed per reason, and out, from datatrove's per-run stats."""
     out: dict[str, int] = {}
-    for name in ("filter", "exact_drop", "near_drop"):
+    for name in ("filter", "exact_drop", "near_pairs", "near_drop"):
         for step in json.loads((work / "logs" / name / "stats.json").read_text()):
             for key, value in step.get("stats", {}).items():
                 total = value.get("total", value) if isinstance(value, dict) else value

@@ -23,6 +23,7 @@ from datatrove.pipeline.filters import GopherRepetitionFilter
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from llmops.corpus.sources import CORPUS_SCHEMA, batched
+from llmops.data.neardup import char_shingles, jaccard
 
 WORDS_ONLY_RE = re.compile(r"\w+(?:['’]\w+)*")
 
@@ -251,9 +252,70 @@ class Repetition(GopherRepetitionFilter):
         return super().filter(doc)
 
 
+class NearPairs(PipelineStep):
+    """MinHash's candidate pairs (datatrove's `.dups` files, one per bucket), kept where the two
+    documents' character n-gram sets have an exact Jaccard of at least `threshold`
+    (llmops.data.neardup: the labeled texts' definition). The bands only propose: at Jaccard
+    0.92 a pair shares a band 99.9% of the time, and a pair at 0.5 4% of the time, so this check
+    is what makes the threshold exact (no pair below it removed, none above it missed but for
+    that 0.1%).
+
+    Task `rank` checks the pairs whose first document is in shard `rank % world_size` and reads
+    only the row groups that hold their documents. It writes one file per bucket file, as the
+    clustering pass expects; a pair found in several bands is checked once."""
+
+    name = "near pairs"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, candidates: str, shards: str, output: str, n_grams: int, threshold: float):
+        super().__init__()
+        self.candidates, self.shards, self.output = Path(candidates), Path(shards), Path(output)
+        self.n_grams, self.threshold = n_grams, threshold
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        mine = {}
+        for path in sorted(self.candidates.glob("*.dups")):
+            pairs = np.fromfile(path, dtype="<u4").reshape(-1, 4)
+            mine[path] = pairs[pairs[:, 0] % world_size == rank]
+        texts = self._texts(mine.values())  # texts, not shingles: 700 characters against 700 8-byte hashes
+        near: dict[tuple[int, ...], bool] = {}
+        self.output.mkdir(parents=True, exist_ok=True)
+        for path, pairs in mine.items():
+            keep = []
+            for row in map(tuple, pairs.tolist()):
+                if row not in near:
+                    a, b = (char_shingles(texts[key], self.n_grams) for key in (row[:2], row[2:]))
+                    near[row] = jaccard(a, b) >= self.threshold
+                    self.stat_update("candidates")
+                    self.stat_update("near" if near[row] else "not_near")
+                keep.append(near[row])
+            bucket = path.stem.split("_")[0]
+            pairs[np.asarray(keep, dtype=bool)].astype("<u4").tofile(self.output / f"{bucket}_{rank:05d}.dups")
+        return
+        yield  # a generator, as every step is
+
+    def _texts(self, pair_arrays) -> dict[tuple[int, int], str]:
+        """(shard, position) -> text, for every document in the pairs, read row group by row group."""
+        wanted: dict[int, set[int]] = {}
+        for pairs in pair_arrays:
+            for shard, doc in np.concatenate([pairs[:, :2], pairs[:, 2:]]).tolist():
+                wanted.setdefault(shard, set()).add(doc)
+        texts = {}
+        for shard, positions in wanted.items():
+            pf = pq.ParquetFile(self.shards / f"{shard:05d}.parquet")
+            start = 0
+            for group in range(pf.num_row_groups):
+                size = pf.metadata.row_group(group).num_rows
+                hits = sorted(p for p in positions if start <= p < start + size)
+                if hits:
+                    column = pf.read_row_group(group, columns=["text"]).column(0)
+                    texts.update({(shard, p): column[p - start].as_py() for p in hits})
+                start += size
+        return texts
+
+
 class CharMinhashSignature(MinhashDedupSignature):
-    """datatrove's MinHash signatures over character n-grams of the normalised text (a text shorter
-    than n is one shingle), each distinct n-gram hashed once with xxhash over its UTF-8 bytes.
+    """datatrove's MinHash signatures over `char_shingles`, the shingles `NearPairs` then compares.
     Characters, because a tweet has too few word 5-grams to compare; our own shingles, because
     datatrove's pass str to xxhash, which takes bytes only, and its sha1 fallback is 8x slower."""
 
@@ -263,12 +325,6 @@ class CharMinhashSignature(MinhashDedupSignature):
         super().__init__(output_folder=output_folder, config=config, language=RegexWords())  # no spaCy to load
 
     def get_shingles(self, text: str) -> np.ndarray:
-        import xxhash
-        from datatrove.utils.text import simplify_text
-
-        t = simplify_text(text, self.config.norm_config)
-        n = self.config.n_grams
-        grams = {t[i : i + n] for i in range(max(1, len(t) - n + 1))} if t else set()
-        return np.fromiter(
-            (xxhash.xxh64_intdigest(g.encode()) for g in sorted(grams)), dtype=np.uint64, count=len(grams)
-        ).reshape((-1, 1))
+        if not text.strip():
+            return np.zeros((0, 1), dtype=np.uint64)
+        return char_shingles(text, self.config.n_grams).reshape((-1, 1))

@@ -180,6 +180,8 @@ def summarize(raw: dict[str, int]) -> dict[str, int]:
             if f"FILTER: {step}/dropped_" in k:
                 stats[f"excluded_{step}_{k.rsplit('/dropped_', 1)[1]}"] = v
     stats["excluded_exact_duplicate"] = get("exact_drop", "exact-deduplication stage 3", "dropped")
+    stats["near_dup_candidate_pairs"] = get("near_pairs", "near pairs", "candidates")  # proposed by MinHash
+    stats["near_dup_pairs"] = get("near_pairs", "near pairs", "near")  # at or over the threshold
     stats["excluded_near_duplicate"] = get("near_drop", "MinHash stage 4", "dropped")
     stats["train_documents"] = get("near_drop", "WRITER", "train_documents")
     stats["val_documents"] = get("near_drop", "WRITER", "val_documents")
@@ -199,10 +201,13 @@ def _plain(cfg) -> dict:
 def _key(settings: dict, inputs: list[str]) -> str:
     """What the work folder's completions are valid for: params, inputs (size and time) and code."""
     import llmops.data.cleaning
+    import llmops.data.neardup
     import llmops.data.split
 
     code = sorted(Path(pipeline.__file__).parent.glob("*.py"))
-    code += [Path(__file__), Path(llmops.data.cleaning.__file__), Path(llmops.data.split.__file__)]
+    code += [Path(__file__)] + [
+        Path(m.__file__) for m in (llmops.data.cleaning, llmops.data.neardup, llmops.data.split)
+    ]
     blob = json.dumps(
         {
             "settings": settings,
