@@ -144,6 +144,7 @@ class Tokenizer(Group):
     vocab_size: Count
     min_frequency: Count
     train_sample_docs: Count
+    train_sample_bytes: Count | None = None
 
 
 class Pretrain(Group):

@@ -89,3 +89,20 @@ def test_pack_shards_writes_one_token_shard_per_corpus_shard_and_reads_back_as_o
     assert packed["tokens"] == n and packed["segments"] == segments and packed["shards"][1] == ["00001.bin", 0]
     stream = TokenShards(tmp_path / "packed", dtype, expected=n)
     assert np.array_equal(stream[0:n], np.fromfile(tmp_path / "flat.bin", dtype=dtype))
+
+
+def test_the_tokenizer_sample_is_bounded_in_bytes_when_documents_are_long(tmp_path):
+    import pandas as pd
+
+    from llmops.data.corpus import iter_texts, sample_texts, text_bytes
+
+    path = tmp_path / "c.parquet"
+    pd.DataFrame({"text": [f"doc {i} " + "word " * 200 for i in range(1000)], "source": "x"}).to_parquet(path)
+    size = text_bytes(path)
+    assert abs(size / sum(len(t.encode()) for t in iter_texts(path)) - 1) < 0.02  # offsets and headers
+    assert list(sample_texts(path, 5000, seed=0, max_bytes=size)) == list(iter_texts(path))
+    first = list(sample_texts(path, 5000, seed=0, max_bytes=size // 10, batch_size=64))
+    assert 0.7 < sum(len(t.encode()) for t in first) / (size // 10) < 1.3  # 100 of 1,000 documents, give or take
+    assert first == list(sample_texts(path, 5000, seed=0, max_bytes=size // 10, batch_size=300))
+    assert first != list(sample_texts(path, 5000, seed=1, max_bytes=size // 10))
+    assert len(list(sample_texts(path, 20, seed=0, max_bytes=size // 10))) == 20  # the document bound still holds
