@@ -199,15 +199,17 @@ def _plain(cfg) -> dict:
 
 
 def _key(settings: dict, inputs: list[str]) -> str:
-    """What the work folder's completions are valid for: params, inputs (size and time) and code."""
-    import llmops.data.cleaning
-    import llmops.data.neardup
-    import llmops.data.split
+    """What the work folder's completions are valid for: params, inputs (size and time) and code:
+    every llmops module loaded by now and the corpus package (some of its steps import lazily), so
+    no hand-kept list can miss a module the passes run."""
+    import sys
 
-    code = sorted(Path(pipeline.__file__).parent.glob("*.py"))
-    code += [Path(__file__)] + [
-        Path(m.__file__) for m in (llmops.data.cleaning, llmops.data.neardup, llmops.data.split)
-    ]
+    loaded = {
+        Path(m.__file__)
+        for name, m in list(sys.modules.items())
+        if name.startswith("llmops.") and getattr(m, "__file__", None)
+    }
+    code = sorted(loaded | set(Path(pipeline.__file__).parent.glob("*.py")) | {Path(__file__)})
     blob = json.dumps(
         {
             "settings": settings,
