@@ -5,7 +5,8 @@ set -euo pipefail
 export PATH="$PWD/.venv/bin:$PATH" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 python -m llmops.config "$@" >/dev/null
 total_ms=0
-for stage in params ingest validate preprocess prepare_corpus train_tokenizer pack pretrain finetune@pretrained finetune@scratch learning_curve evaluate; do
+# dvc.yaml's stages in file order (an upstream stage always comes first there)
+for stage in $(dvc stage list --name-only); do
   start=$(date +%s%N)
   dvc repro --force --single-item "$stage" >/dev/null
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
