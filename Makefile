@@ -19,8 +19,8 @@ install: $(STAMP)
 
 # The lock files pin every package, so pip skips its resolver (--no-deps: `pip check` proves the
 # set complete) and leaves bytecode to compileall, which uses every core (`make install` in a fresh
-# clone: 2 min 46 s -> 2 min 3 s here). compileall exits 1 for files written for a newer Python (torch's py312 test helpers),
-# which pip skips silently too.
+# clone: 2 min 46 s -> 2 min 3 s here). compileall exits 1 for files written for a newer Python
+# (torch's py312 test helpers), which pip skips silently too.
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --no-deps --no-compile -r requirements.lock -r requirements-dev.lock

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +71,8 @@ def workspace(base: Path, scale: float) -> tuple[Path, dict]:
     return ws, truth
 
 
-def run_stage(ws: Path, stage: str) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB of the process tree)."""
+def run_stage(ws: Path, stage: str, sample: Callable[[float, float], None] | None = None) -> tuple[float, float]:
+    """(wall seconds, peak PSS MiB of the process tree); `sample(seconds, MiB)` sees every reading."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", f"llmops.stages.{stage}"], cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -80,9 +81,12 @@ def run_stage(ws: Path, stage: str) -> tuple[float, float]:
     while proc.poll() is None:
         try:
             tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(_pss(p) for p in tree if p.is_running()))
+            now = sum(_pss(p) for p in tree if p.is_running())
         except psutil.Error:
-            pass
+            continue
+        peak = max(peak, now)
+        if sample is not None:
+            sample(time.perf_counter() - start, now / 2**20)
         time.sleep(0.02)
     secs = time.perf_counter() - start
     out, err = proc.communicate()

@@ -9,37 +9,24 @@ Columns: seconds, PSS MiB, {pass: completed tasks}, [passes started].
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
-from data_scaling import _pss
+from data_scaling import run_stage
 
 
 def trace(ws: Path, out: Path, stage: str = "prepare_corpus") -> tuple[float, float]:
-    """(wall seconds, peak PSS MiB), writing one line per second to `out`."""
-    start, last, peak = time.perf_counter(), 0.0, 0.0
-    proc = subprocess.Popen(
-        [sys.executable, "-m", f"llmops.stages.{stage}"], cwd=ws, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    root = psutil.Process(proc.pid)
+    """(wall seconds, peak PSS MiB): the benchmark's own measure, with one line per second to `out`."""
+    last = [-1.0]
     with out.open("w") as f:
-        while proc.poll() is None:
-            try:
-                total = sum(_pss(p) for p in [root, *root.children(recursive=True)] if p.is_running()) / 2**20
-            except psutil.Error:
-                continue
-            peak = max(peak, total)
-            if time.perf_counter() - last >= 1:
-                last = time.perf_counter()
-                f.write(f"{last - start:.0f}\t{total:.0f}\t{_passes(ws, stage)}\n")
+
+        def sample(seconds: float, mib: float) -> None:
+            if seconds - last[0] >= 1:
+                last[0] = seconds
+                f.write(f"{seconds:.0f}\t{mib:.0f}\t{_passes(ws, stage)}\n")
                 f.flush()
-            time.sleep(0.1)
-    if proc.returncode != 0:
-        raise SystemExit(f"{stage} failed in {ws}:\n{proc.stdout.read().decode()[-3000:]}")
-    return time.perf_counter() - start, peak
+
+        return run_stage(ws, stage, sample=sample)
 
 
 def _passes(ws: Path, stage: str) -> str:
