@@ -184,6 +184,7 @@ def test_every_declared_key_is_read_by_its_stage():
         ("finetune.pooling=max", "finetune.pooling='max': must be 'last' or 'mean'"),
         ("tracking.register=maybe", "tracking.register='maybe': must be 'auto' or a valid boolean"),
         ("data.executor.kind=slurm", "data.executor.kind='slurm': must be 'local' or 'ray'"),
+        ("data.executor.tasks=0", "data.executor.tasks=0: must be greater than or equal to 1 or 'auto'"),
     ],
 )
 def test_a_bad_value_is_refused_naming_key_value_and_rule_and_params_yaml_is_kept(workspace, override, message):

@@ -107,7 +107,8 @@ class CorpusPrep(Group):
 
 class Executor(Group):
     kind: Literal["local", "ray"]
-    tasks: Count
+    tasks: Count | Literal["auto"]
+    docs_per_task: Count
     workers: Count | Literal["auto"]
     address: str | None = None
 

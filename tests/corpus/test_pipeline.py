@@ -203,3 +203,11 @@ def test_a_ray_address_that_does_not_answer_is_one_line_within_seconds(planted):
     with pytest.raises(pipeline.ClusterUnavailable, match=rf"data.executor.address=127.0.0.1:{port}: no Ray cluster"):
         pipeline.run(job)
     assert not (planted / "w" / "out").exists()
+
+
+def test_auto_tasks_follow_the_input_documents_from_the_parquet_footers(planted):
+    inputs = [str(planted / "corpus.parquet"), str(planted / "train.parquet")]  # 126 + 1 documents
+    assert pipeline.task_count("auto", inputs, docs_per_task=1000) == pipeline.MIN_TASKS  # the floor
+    assert pipeline.task_count("auto", inputs, docs_per_task=20) == 7  # ceil(127 / 20)
+    assert pipeline.task_count("auto", inputs, docs_per_task=127) == pipeline.MIN_TASKS
+    assert pipeline.task_count(3, inputs, docs_per_task=20) == 3  # a number is kept as given

@@ -5,10 +5,11 @@ data/corpus/excluded/<step>/ (every dropped document, with its reason), stats.js
 Expectations gate on the result (per-shard statistics, and every input document accounted for)
 writes reports/validation_corpus/, with the share each exclusion reason took in its summary.
 
-`data.executor.tasks` shards the work (a DVC param: it fixes the output files); `workers` is how
-many run at once (runtime only: no output byte changes). datatrove's logs and completion markers
-live in checkpoints/prepare_corpus/<key>/, where the key hashes the params, the inputs and this
-code: a killed run resumes from its completed tasks, a changed one starts clean."""
+`data.executor.tasks` shards the work (a DVC param: it fixes the output files; `auto` follows the
+input's document count, `data.executor.docs_per_task`); `workers` is how many run at once (runtime
+only: no output byte changes). datatrove's logs and completion markers live in
+checkpoints/prepare_corpus/<key>/, where the key hashes the params, the inputs and this code: a
+killed run resumes from its completed tasks, a changed one starts clean."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ KEYS = [
     "data.preprocess",
     "data.corpus_prep",
     "data.executor.tasks",
+    "data.executor.docs_per_task",
     "data.validation.max_encoding_damage_share",
 ]
 
@@ -59,7 +61,7 @@ def main() -> int:
     log_stage_run("prepare_corpus", params, keys=KEYS, metrics=stats, artifacts=(OUT / "stats.json",))
     print(
         f"prepare_corpus: {stats['documents_in']:,} documents in, {stats['train_documents']:,} train / "
-        f"{stats['val_documents']:,} val out; excluded {_excluded_line(stats)} -> {OUT}/"
+        f"{stats['val_documents']:,} val out in {job.tasks} tasks; excluded {_excluded_line(stats)} -> {OUT}/"
     )
     return 0
 
@@ -70,7 +72,8 @@ def build(params) -> pipeline.Job:
     inputs = [(_abs(VALIDATED / "corpus.parquet"), None), (_abs(PROCESSED / "train.parquet"), "labeled_train")]
     held_out = [_abs(PROCESSED / "val.parquet"), _abs(PROCESSED / "test.parquet")]
     prep = _plain(params.data.corpus_prep)
-    settings = {"prep": prep, "preprocess": _plain(pp), "tasks": int(executor.tasks), "seed": int(params.seed)}
+    tasks = pipeline.task_count(executor.tasks, [p for p, _ in inputs], executor.docs_per_task)
+    settings = {"prep": prep, "preprocess": _plain(pp), "tasks": tasks, "seed": int(params.seed)}
     return pipeline.Job(
         inputs=inputs,
         held_out=held_out,
@@ -78,7 +81,7 @@ def build(params) -> pipeline.Job:
         prep=prep,
         clean=cleaner(pp),
         is_val=_HoldOut(float(pp.corpus_val_fraction), int(params.seed)),
-        tasks=int(executor.tasks),
+        tasks=tasks,
         workers=usable_workers(executor.get("workers", "auto")),
         kind=str(executor.get("kind", "local")),
         address=executor.get("address"),
@@ -94,7 +97,7 @@ def fit(job: pipeline.Job) -> dict[str, int]:
     for stale in (p for p in (Path.cwd() / WORK).glob("*") if p != job.work):
         shutil.rmtree(stale, ignore_errors=True)
     try:
-        return summarize(pipeline.run(job))
+        return {"tasks": job.tasks, **summarize(pipeline.run(job))}
     except pipeline.ClusterUnavailable as err:
         raise StageError(str(err)) from None
 
