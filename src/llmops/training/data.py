@@ -123,7 +123,7 @@ class PackedTokens:
         embedded general corpus: the labeled train texts and the user's own `data.corpus.paths`)
         and the rest from the general corpus: a data mixture that needs no repacking."""
         hi = self.n_tokens - self.context - 1
-        inside = [(a, min(b, hi)) for src, a, b in (segments or []) if src != GENERAL_CORPUS and a < hi]
+        inside = [(a, min(b, hi)) for a, b in in_domain_ranges(segments) if a < hi]
         outside = _complement(inside, hi)
         mixed = in_domain_fraction is not None and inside and outside
 
@@ -144,9 +144,14 @@ class PackedTokens:
 GENERAL_CORPUS = "wikipedia"
 
 
+def in_domain_ranges(segments: list | None) -> list[tuple[int, int]]:
+    """The (start, end) token ranges of pack's `train_segments` that pre-training counts as in-domain."""
+    return [(a, b) for src, a, b in (segments or []) if src != GENERAL_CORPUS]
+
+
 def in_domain_tokens(segments: list | None) -> int:
-    """The packed train tokens pre-training counts as in-domain (pack's `train_segments`)."""
-    return sum(b - a for src, a, b in (segments or []) if src != GENERAL_CORPUS)
+    """The packed train tokens pre-training counts as in-domain."""
+    return sum(b - a for a, b in in_domain_ranges(segments))
 
 
 def in_domain_share(segments: list | None, n_tokens: int, in_domain_fraction: float | None) -> float:

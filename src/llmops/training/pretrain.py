@@ -142,6 +142,7 @@ def _mfu(job: Pretraining) -> dict[str, Any]:
 def _metrics(job: Pretraining, meta: dict, val_loss: float, train_time: float, resume_step: int | None) -> dict:
     steps, plan, tp = int(job.trainer.global_step), job.plan, job.throughput
     inside = in_domain_tokens(meta.get("train_segments"))
+    seen = steps * plan.global_batch * job.context
     return {
         "val_loss": val_loss,
         "val_perplexity": math.exp(val_loss),
@@ -157,11 +158,11 @@ def _metrics(job: Pretraining, meta: dict, val_loss: float, train_time: float, r
         "micro_batch": plan.micro_batch,
         "accumulation": plan.accumulation,
         "world_size": job.trainer.world_size,
-        "tokens_seen": steps * plan.global_batch * job.context,
-        "epochs_of_corpus": steps * plan.global_batch * job.context / meta["train_tokens"],
+        "tokens_seen": seen,
+        "epochs_of_corpus": seen / meta["train_tokens"],
         # how often the LM read the task's own text: the figure the gain follows (docs/experiments.md)
         "in_domain_tokens": inside,
-        "in_domain_epochs": steps * plan.global_batch * job.context * job.in_domain_share / inside if inside else None,
+        "in_domain_epochs": seen * job.in_domain_share / inside if inside else None,
         "timed_tokens": tp.tokens,
         "timed_steps": tp.steps,
         "n_params": job.module.model.num_parameters(),
