@@ -60,9 +60,9 @@ MIN_TASKS = 4  # under tasks=auto: the default corpus keeps the sharding it alwa
 def task_count(tasks: int | str, inputs: list[str], docs_per_task: int) -> int:
     """`tasks` as given, or under "auto" one task per `docs_per_task` input documents, at least
     MIN_TASKS. It follows the corpus because datatrove's MinhashDedupSignature reads each bucket file
-    of a task whole and sorts it in memory: at a fixed 4 tasks, prepare_corpus's peak grew 1.33x from
-    10x to 100x, and 8 tasks held it to 1.17x (docs/data.md). The count is read from the Parquet
-    footers (no row is read), so it is a function of the stage's inputs, as its output files must be."""
+    of a task whole and sorts it in memory, so a worker's peak grows with the documents per task
+    (measured in docs/data.md, Scale). The count is read from the Parquet footers (no row is read),
+    so it is a function of the stage's inputs, as its output files must be."""
     if str(tasks) != "auto":
         return int(tasks)
     import pyarrow.parquet as pq
