@@ -1,5 +1,6 @@
 import contextlib
 import functools
+import json
 import os
 import re
 import shutil
@@ -51,57 +52,122 @@ def copy_repo(dest: Path) -> Path:
 
 
 @functools.cache  # the scheduler asks once per test
-def _shared_scope(module: str) -> str | None:
-    """The xdist work unit a test module belongs to when its tests share an expensive fixture:
-    "ci_pipeline" for every module whose functions request the session's ci pipeline (it is built
-    once per worker, so they all go to one), the module itself when it has a module-scoped fixture,
-    else None (each test on its own)."""
+def _module_scope(module: str) -> str | None:
+    """The module itself when its tests share a module-scoped fixture (they run on one worker,
+    which builds it once), else None: each test is a unit of its own."""
     path = ROOT / module
-    if not path.is_file():
-        return None
-    text = path.read_text()
-    if re.search(r"def \w+\([^)]*\bci_pipeline\b", text):
-        return "ci_pipeline"
-    return module if 'scope="module"' in text else None
+    return module if path.is_file() and 'scope="module"' in path.read_text() else None
+
+
+@functools.cache
+def _family(module: str) -> str:
+    """Which session-wide build a module's tests wait for: "ci_pipeline", "first_retrain" or
+    "" (none). Read from the module's text: the scheduler sees node ids, not fixtures."""
+    path = ROOT / module
+    text = path.read_text() if path.is_file() else ""
+    return next((name for name in ("first_retrain", "ci_pipeline") if re.search(rf"\b{name}\b", text)), "")
+
+
+def work_order(units: list[str]) -> list[str]:
+    """The families (`_family`) dealt out in turn, integration tests first within each: the first
+    two units ask for different builds, so the two workers build `ci_pipeline` and
+    `first_retrain` side by side, and the long tests go out before the short ones (a long test
+    sent last runs alone at the end)."""
+    families: dict[str, list[str]] = {"ci_pipeline": [], "first_retrain": [], "": []}
+    for unit in units:
+        families[_family(unit.split("::", 1)[0])].append(unit)
+    queues = [sorted(f, key=lambda u: not u.startswith("tests/integration/")) for f in families.values()]
+    ordered = []
+    while any(queues):
+        ordered += [q.pop(0) for q in queues if q]
+    return ordered
 
 
 @pytest.hookimpl(optionalhook=True)  # xdist's hook: absent under -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
-    """`--dist loadgroup` on our own groups (`_shared_scope`): xdist marks its groups by rewriting
-    a test's node id, which pytest 9 no longer lets it do. The integration groups go out first
-    (one unit each, the longest work), then the rest by size: a group that starts last runs alone
-    at the end (the retrain module did, for its last 7 minutes)."""
+    """Our own `--dist loadgroup`: a test is a unit of its own unless its module shares a
+    module-scoped fixture, the units go out in `work_order`, and a worker is sent its next unit
+    when it has one test left, not two (xdist's default): a long test prefetched behind another
+    long one waited while the other worker sat idle. (xdist's own `loadgroup` marks groups by
+    rewriting a test's node id, which pytest 9 no longer lets it do.)"""
     if config.getoption("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class SharedFixtureScheduling(LoadScopeScheduling):
+    class SessionBuildScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return _shared_scope(nodeid.split("::", 1)[0]) or nodeid
+            return _module_scope(nodeid.split("::", 1)[0]) or nodeid
 
         def _assign_work_unit(self, node) -> None:
-            heavy = [s for s in self.workqueue if s == "ci_pipeline" or s.startswith("tests/integration/")]
-            if heavy:
-                self.workqueue.move_to_end(heavy[0], last=False)
+            if not getattr(self, "_ordered", False):  # the queue is built in collection order
+                self.workqueue = type(self.workqueue)((u, self.workqueue[u]) for u in work_order(list(self.workqueue)))
+                self._ordered = True
             super()._assign_work_unit(node)
 
-    return SharedFixtureScheduling(config, log)
+        def _reschedule(self, node) -> None:
+            if node.shutting_down or not self.workqueue:
+                return super()._reschedule(node)
+            # a worker runs a test once it holds the next one (pytest's teardown needs it): one
+            # test ahead is all it needs
+            if self._pending_of(self.assigned_work[node]) <= 1:
+                self._assign_work_unit(node)
+
+    return SessionBuildScheduling(config, log)
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path):
+    import fcntl
+
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def built_once(tmp_path_factory, name: str, build) -> tuple[Path, dict]:
+    """`build(folder) -> dict` run once per test session, by whichever xdist worker asks first;
+    the other waits on a file lock and then reads the same folder (its tests only read it, or copy
+    it). Returns (folder, what build returned). A failed build is reported to every asker."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's temp root, above each worker's own
+    base, done, failed = root / name, root / f"{name}.json", root / f"{name}.failed"
+    with _exclusive(root / f"{name}.lock"):
+        if failed.exists():
+            pytest.fail(f"{name} failed to build in another worker:\n{failed.read_text()}", pytrace=False)
+        if not done.exists():
+            base.mkdir()
+            try:
+                built = build(base)
+            except BaseException as e:
+                failed.write_text(str(e))
+                raise
+            done.write_text(json.dumps(built))
+    return base, json.loads(done.read_text())
 
 
 @pytest.fixture(scope="session")
 def ci_pipeline(tmp_path_factory):
-    """The ci pipeline run once with `dvc repro` in a fresh copy: (workspace, env, repro output,
-    snapshot). Tests only read the workspace; a test that changes anything starts from its own
-    `workspace_from(snapshot, ...)`, a copy of the state right after the first repro, so tests run
-    in any order."""
-    base = tmp_path_factory.mktemp("pipeline")
-    ws = copy_repo(base / "repo")
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{ws}/mlflow.db"}
-    run(["python", "-m", "llmops.config", *CI], cwd=ws)
-    first = run(["dvc", "repro"], cwd=ws, env=env)
-    snapshot = base / "snapshot"
-    shutil.copytree(ws, snapshot, symlinks=True)
-    return ws, env, first, snapshot
+    """The ci pipeline run once per session with `dvc repro` in a fresh copy: (workspace, env,
+    repro output, snapshot). Tests only read the workspace; a test that changes anything starts
+    from its own `workspace_from(snapshot, ...)`, a copy of the state right after the first repro,
+    so tests run in any order and on either worker."""
+
+    def build(base: Path) -> dict:
+        ws = copy_repo(base / "repo")
+        env = {"MLFLOW_TRACKING_URI": f"sqlite:///{ws}/mlflow.db"}
+        run(["python", "-m", "llmops.config", *CI], cwd=ws)
+        first = run(["dvc", "repro"], cwd=ws, env=env)
+        shutil.copytree(ws, base / "snapshot", symlinks=True)
+        return {"args": first.args, "stdout": first.stdout, "stderr": first.stderr}
+
+    base, built = built_once(tmp_path_factory, "ci_pipeline", build)
+    ws = base / "repo"
+    first = subprocess.CompletedProcess(built["args"], 0, built["stdout"], built["stderr"])
+    return ws, {"MLFLOW_TRACKING_URI": f"sqlite:///{ws}/mlflow.db"}, first, base / "snapshot"
 
 
 def workspace_from(snapshot: Path, dest: Path, keep_store: bool = False) -> tuple[Path, dict]:

