@@ -182,21 +182,26 @@ def workspace_from(snapshot: Path, dest: Path, keep_store: bool = False) -> tupl
     return dest, {"MLFLOW_TRACKING_URI": f"sqlite:///{dest}/mlflow.db"}
 
 
+SESSION_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")  # as the worker process found it
+
+
 @pytest.fixture(autouse=True)
 def _tracking_uri_left_as_found():
     """`mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI, so a test that logs in-process
     would hand its store to every later subprocess: a queued `dvc exp run` started without an env
-    then logged into that test's store, and the outcome depended on test order."""
-    before = os.environ.get("MLFLOW_TRACKING_URI")
+    then logged into that test's store, and the outcome depended on test order. After each test
+    the variable is put back as the session found it, not as the test found it: a module-scoped
+    fixture sets it before this fixture looks (tests/tracking/test_registry.py's store leaked into
+    a later queued experiment on the same worker)."""
     yield
     if "mlflow" in sys.modules:
         import mlflow
 
         mlflow.set_tracking_uri(None)  # clears mlflow's global and the exported variable
-    if before is None:
+    if SESSION_TRACKING_URI is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
-        os.environ["MLFLOW_TRACKING_URI"] = before
+        os.environ["MLFLOW_TRACKING_URI"] = SESSION_TRACKING_URI
 
 
 @pytest.fixture
