@@ -86,9 +86,10 @@ def work_order(units: list[str]) -> list[str]:
 @pytest.hookimpl(optionalhook=True)  # xdist's hook: absent under -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
     """Our own `--dist loadgroup`: a test is a unit of its own unless its module shares a
-    module-scoped fixture, the units go out in `work_order`, and a worker is sent its next unit
-    when it has one test left, not two (xdist's default): a long test prefetched behind another
-    long one waited while the other worker sat idle. (xdist's own `loadgroup` marks groups by
+    module-scoped fixture, the units go out in `work_order` (skipping, for a worker, the tests of
+    a build another worker is still running), and a worker is sent its next unit when it has one
+    test left, not two (xdist's default): a long test prefetched behind another long one waited
+    while the other worker sat idle. (xdist's own `loadgroup` marks groups by
     rewriting a test's node id, which pytest 9 no longer lets it do.)"""
     if config.getoption("dist") != "loadgroup":
         return None
@@ -98,11 +99,28 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             return _module_scope(nodeid.split("::", 1)[0]) or nodeid
 
+        def __init__(self, config, log=None) -> None:
+            super().__init__(config, log)
+            self.ordered = False
+            self.builder: dict[str, object] = {}  # family -> the node sent its first test (it builds)
+            self.built: set[str] = set()  # families with a finished test: their build is done
+
         def _assign_work_unit(self, node) -> None:
-            if not getattr(self, "_ordered", False):  # the queue is built in collection order
+            if not self.ordered:  # the queue is built in collection order
                 self.workqueue = type(self.workqueue)((u, self.workqueue[u]) for u in work_order(list(self.workqueue)))
-                self._ordered = True
+                self.ordered = True
+            # the first unit this node can start at once: not one that would wait on the lock of a
+            # build another node is running (a unit test worker had waited 145 s for the ci pipeline)
+            for unit in self.workqueue:
+                family = _family(unit.split("::", 1)[0])
+                if not family or family in self.built or self.builder.setdefault(family, node) is node:
+                    self.workqueue.move_to_end(unit, last=False)
+                    break
             super()._assign_work_unit(node)
+
+        def mark_test_complete(self, node, item_index: int, duration: float = 0) -> None:
+            self.built.add(_family(self.registered_collections[node][item_index].split("::", 1)[0]))
+            super().mark_test_complete(node, item_index, duration)
 
         def _reschedule(self, node) -> None:
             if node.shutting_down or not self.workqueue:
