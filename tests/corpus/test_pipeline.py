@@ -13,7 +13,7 @@ import pytest
 
 from llmops.corpus import pipeline
 from llmops.data.cleaning import clean_text
-from llmops.stages.prepare_corpus import _HoldOut, summarize
+from llmops.stages.prepare_corpus import DOCS_PER_WORKER, _HoldOut, summarize, usable_workers
 
 WORDS = [
     f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "pe", "ro", "su", "ti") for b in ("ba", "de", "fo", "gu", "hi", "ja")
@@ -211,3 +211,11 @@ def test_auto_tasks_follow_the_input_documents_from_the_parquet_footers(planted)
     assert pipeline.task_count("auto", inputs, docs_per_task=20) == 7  # ceil(127 / 20)
     assert pipeline.task_count("auto", inputs, docs_per_task=127) == pipeline.MIN_TASKS
     assert pipeline.task_count(3, inputs, docs_per_task=20) == 3  # a number is kept as given
+
+
+def test_auto_workers_start_one_process_for_a_small_corpus_and_at_most_the_usable_cores(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2})
+    assert usable_workers("auto", documents=1_468) == 1  # the ci corpus: process start-up would cost more
+    assert usable_workers("auto", documents=2 * DOCS_PER_WORKER) == 2
+    assert usable_workers("auto", documents=1_000_000) == 3  # the cores this process may run on
+    assert usable_workers(2, documents=10) == 2 and usable_workers(0, documents=10) == 1  # a number is kept

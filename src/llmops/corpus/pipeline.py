@@ -65,10 +65,14 @@ def task_count(tasks: int | str, inputs: list[str], docs_per_task: int) -> int:
     so it is a function of the stage's inputs, as its output files must be."""
     if str(tasks) != "auto":
         return int(tasks)
+    return max(MIN_TASKS, -(-input_documents(inputs) // int(docs_per_task)))
+
+
+def input_documents(inputs: list[str]) -> int:
+    """The documents in the Parquet `inputs`, from their footers (no row is read)."""
     import pyarrow.parquet as pq
 
-    documents = sum(pq.ParquetFile(p).metadata.num_rows for p in inputs)
-    return max(MIN_TASKS, -(-documents // int(docs_per_task)))
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in inputs)
 
 
 def _text(doc: Document) -> bytes:
