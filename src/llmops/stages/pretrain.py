@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmops.config import load_stage_params
+from llmops.errors import StageError
 from llmops.io import read_json, write_json
 from llmops.stages.runner import run_stage
 from llmops.tracking.runs import log_training_outputs, run_ref, skip_stage, tracking_uri
@@ -39,6 +40,8 @@ def main() -> int:
             curves=CURVES,
             names=CURVE_NAMES,
         )
+    meta = read_json(PACKED / "meta.json")
+    check_windows(meta, context=int(params.model.context_length))
     import mlflow
 
     from llmops.models.generate import sample_texts
@@ -48,7 +51,6 @@ def main() -> int:
     from llmops.training.trainer import setup_runtime
 
     setup_runtime(params.trainer, int(params.seed))
-    meta = read_json(PACKED / "meta.json")
     with training_session("pretrain", params, KEYS, fingerprint={"data": meta}, tags=_data_tags(meta)) as session:
         job = pretrain.build(params, packed=PACKED, meta=meta, session=session, tracking_uri=tracking_uri(params))
         metrics = pretrain.fit(job, session, meta)
@@ -71,6 +73,18 @@ def main() -> int:
         )
     print(_summary_line(metrics))
     return 0
+
+
+def check_windows(meta: dict, context: int) -> None:
+    """Each packed split holds at least one training window (context + 1 tokens), else a
+    StageError that says what to add, before anything heavy is imported or a run is opened."""
+    for split in ("train", "val"):
+        if meta[f"{split}_tokens"] <= context + 1:
+            raise StageError(
+                f"pretrain: {PACKED}/{split} holds {meta[f'{split}_tokens']} tokens, fewer than one window of "
+                f"{context + 1} (model.context_length + 1): add unlabeled text (data.corpus.paths, or "
+                "data.corpus.include_default=true) or lower model.context_length"
+            )
 
 
 def _data_tags(meta: dict) -> dict[str, str]:
