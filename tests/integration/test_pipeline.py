@@ -458,44 +458,6 @@ def test_unknown_label_stops_dvc_repro_at_validate(repo_copy):
 
 
 @pytest.mark.slow
-def test_an_unseen_dataset_runs_end_to_end_by_configuration_only(repo_copy):
-    """Integer labels, custom column names, JSONL, an extra corpus folder: only data=files keys."""
-    import random
-
-    ws = repo_copy
-    rng = random.Random(0)
-    words = {1: ["dreadful", "broken", "refund"], 2: ["fine", "okay", "average"], 3: ["superb", "love", "perfect"]}
-    with open(ws / "reviews.jsonl", "w") as f:
-        for i in range(600):
-            stars = 1 + i % 3
-            body = f"item {i}: " + " ".join(rng.choice(words[stars]) for _ in range(4)) + f" {rng.random():.4f}"
-            f.write(json.dumps({"body": body, "stars": stars}) + "\n")
-    (ws / "notes").mkdir()
-    for i in range(5):
-        (ws / "notes" / f"n{i}.txt").write_text(f"Some unlabeled note number {i} about products. " * 20)
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{ws}/mlflow.db"}
-    # the README's example: dvc exp run with data=files keys only
-    overrides = [
-        "experiment=ci",
-        "data=files",
-        "data.labeled.path=reviews.jsonl",
-        "data.labeled.text_column=body",
-        "data.labeled.label_column=stars",
-        "data.corpus.paths=[notes]",
-        "data.corpus.include_default=false",
-    ]
-    proc = run(["dvc", "exp", "run", *[a for o in overrides for a in ("-S", o)]], cwd=ws, env=env)
-    assert stages_run(proc.stdout)[-1] == "evaluate"
-    assert read(ws, "data/processed/labels.json") == ["1", "2", "3"]
-    config = read(ws, "models/classifier/config.json")
-    assert config["id2label"] == {"0": "1", "1": "2", "2": "3"} and config["label2id"]["3"] == 2
-    ev = read(ws, "metrics/evaluate.json")
-    assert set(ev["per_class"]) == {"1", "2", "3"} and ev["n_test"] == 60
-    sources = {s["file"] for s in read(ws, "data/raw/manifest.json")["sources"]}
-    assert sources == {"reviews.jsonl", *(f"notes/n{i}.txt" for i in range(5))}
-
-
-@pytest.mark.slow
 def test_the_smoke_run_changes_no_tracked_file_and_its_results_stay_reachable(repo_copy):
     """`make smoke` (`llmops smoke`) from a fresh clone: the ci pipeline runs as a temporary DVC
     experiment, `git status` stays clean, and the experiment is in `dvc exp show` and in the

@@ -3,6 +3,8 @@ sqlite MLflow store, with the ci experiment. A first retrain (champion v1, commi
 per session; every other scenario starts from its own copy of that state, so they run in any order."""
 
 import json
+import random
+import re
 import shutil
 import subprocess
 
@@ -117,7 +119,8 @@ def test_nothing_changed_is_a_noop(repo):
 
 def test_a_drifted_batch_retrains_and_meets_the_reviews_champion_only(repo):
     """`retrain --if-drift BATCH`: 300 more rows like the training data change nothing. A perfect
-    toy model on another file then registers under its own name in the same store. Back on the
+    toy model on an unseen data set (`dvc exp run -S data=files ...`) then registers under its own
+    name in the same store. Back on the
     reviews data, 300 negative rows (prior drift, with enough labels) go under data/batches/ (dvc
     add) and into data.labeled.batches, ingest merges them, and the new version is gated against
     the reviews champion only, re-scored on the changed test split. `tracking.champion_margin=1`,
@@ -162,20 +165,50 @@ def test_a_drifted_batch_retrains_and_meets_the_reviews_champion_only(repo):
 
 
 def _toy_model_registers_under_its_own_name(ws, env) -> None:
-    """300 rows a 16-step ci model separates perfectly: the champion of toy-classifier, a name of
-    its own, beside reviews-classifier in the same store."""
-    rows = [(f"great ride number {i}", "good") for i in range(150)] + [
-        (f"awful traffic {i}", "bad") for i in range(150)
+    """A data set the code has never seen, configured by `dvc exp run -S data=files ...` keys
+    alone: JSONL, integer labels, its own column names, a corpus folder instead of the embedded
+    one. Its 600 rows a ci model separates perfectly (macro-F1 1.0) make it the champion of toy-classifier, a
+    name of its own, beside reviews-classifier in the same store."""
+    rng = random.Random(0)
+    words = {1: ["dreadful", "broken", "refund"], 2: ["fine", "okay", "average"], 3: ["superb", "love", "perfect"]}
+    with open(ws / "data" / "toy.jsonl", "w") as f:
+        for i in range(600):
+            stars = 1 + i % 3
+            body = f"item {i}: " + " ".join(rng.choice(words[stars]) for _ in range(4)) + f" {rng.random():.4f}"
+            f.write(json.dumps({"body": body, "stars": stars}) + "\n")
+    (ws / "notes").mkdir()
+    for i in range(5):
+        (ws / "notes" / f"n{i}.txt").write_text(f"Some unlabeled note number {i} about products. " * 20)
+    run(["dvc", "add", "data/toy.jsonl"], cwd=ws)
+    # mean pooling: with last-token pooling a ci LM's classifier stayed at the majority class on a
+    # toy set like this (refused by the registry's floor)
+    toy = [
+        "experiment=ci",
+        "data=files",
+        "data.labeled.path=data/toy.jsonl",
+        "data.labeled.text_column=body",
+        "data.labeled.label_column=stars",
+        "data.corpus.paths=[notes]",
+        "data.corpus.include_default=false",
+        "finetune.pooling=mean",
+        "tracking.register=true",
     ]
-    pd.DataFrame(rows, columns=["text", "label"]).to_csv(ws / "data" / "toy.csv", index=False)
-    run(["dvc", "add", "data/toy.csv"], cwd=ws)
-    # 16 steps on 300 rows: with last-token pooling the ci LM's classifier stays at the majority
-    # class (val macro-F1 0.385, refused by the registry's floor); mean pooling separates it (1.0)
-    toy = ["experiment=ci", "data=files", "data.labeled.path=data/toy.csv", "finetune.pooling=mean"]
-    run(["python", "-m", "llmops.config", *toy, "tracking.register=true"], cwd=ws)
-    run(["dvc", "repro"], cwd=ws, env=env)
-    decision = json.loads((ws / "reports/runs/registry.json").read_text())
-    assert decision["model"] == "toy-classifier" and decision["decision"] == "champion"
+    proc = run(["dvc", "exp", "run", *[a for o in toy for a in ("-S", o)]], cwd=ws, env=env)
+    assert re.findall(r"Running stage '([\w@]+)'", proc.stdout)[-1] == "evaluate"
+    assert _read(ws, "data/processed/labels.json") == ["1", "2", "3"]
+    config = _read(ws, "models/classifier/config.json")
+    assert config["id2label"] == {"0": "1", "1": "2", "2": "3"} and config["label2id"]["3"] == 2
+    ev = _read(ws, "metrics/evaluate.json")
+    assert set(ev["per_class"]) == {"1", "2", "3"} and ev["n_test"] == 60
+    sources = {s["file"] for s in _read(ws, "data/raw/manifest.json")["sources"]}
+    assert sources == {"toy.jsonl", *(f"notes/n{i}.txt" for i in range(5))}
+    decision = _read(ws, "reports/runs/registry.json")
+    assert decision["model"] == "toy-classifier" and decision["decision"] == "champion", decision
+    shutil.rmtree(ws / "notes")
+
+
+def _read(ws, path):
+    return json.loads((ws / path).read_text())
 
 
 def _score_on_test_split(ws, env, version):
