@@ -73,7 +73,7 @@ integration: install
 test: install lint
 	$(BIN)/pytest -q -m "not slow" $(XDIST) --durations=5
 
-# Full tier (23 min on 2 cores, what CI runs): adds DDP, resume after SIGKILL, MiniLM, the MLflow UI in a
+# Full tier (20 min on 2 cores, what CI runs): adds DDP, resume after SIGKILL, MiniLM, the MLflow UI in a
 # browser (`make browser` first), exp-run sequences, a tracking server and the retrain scenarios
 test-all: install lint
 	$(BIN)/pytest -q $(XDIST) --durations=10
