@@ -166,7 +166,7 @@ class _HoldOut:
 DOCS_PER_WORKER = 10_000  # under workers=auto: fewer documents per worker cost more to start than they save
 
 
-def usable_workers(setting, documents: int) -> int:
+def usable_workers(setting: int | str, documents: int) -> int:
     """`auto`: one worker per DOCS_PER_WORKER input documents, at most the cores this process may
     run on (its affinity, which a container or `taskset` can narrow, not os.cpu_count(), which
     counts the whole machine). Each pass starts its worker processes afresh, seven passes a run, so
