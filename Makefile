@@ -71,11 +71,11 @@ unit: install
 integration: install
 	$(BIN)/pytest -q -m integration $(XDIST)
 
-# Fast tier (6 min on 2 cores): unit tests and one end-to-end ci pipeline on the real DVC/GX/Lightning/MLflow stack
+# Fast tier (5 min on 2 cores): unit tests and one end-to-end ci pipeline on the real DVC/GX/Lightning/MLflow stack
 test: install lint
 	$(BIN)/pytest -q -m "not slow" $(XDIST) --durations=5
 
-# Full tier (20 min on 2 cores, what CI runs): adds DDP, resume after SIGKILL, MiniLM, the MLflow UI in a
+# Full tier (19 min on 2 cores, what CI runs): adds DDP, resume after SIGKILL, MiniLM, the MLflow UI in a
 # browser (`make browser` first), exp-run sequences, a tracking server and the retrain scenarios
 test-all: install lint
 	$(BIN)/pytest -q $(XDIST) --durations=10
