@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from llmops.data.sources import package_file
+from llmops.io import read_json
 
 from ..conftest import built_once, copy_repo, run
 
@@ -120,11 +121,11 @@ def test_nothing_changed_is_a_noop(repo):
 def test_a_drifted_batch_retrains_and_meets_the_reviews_champion_only(repo):
     """`retrain --if-drift BATCH`: 300 more rows like the training data change nothing. A perfect
     toy model on an unseen data set (`dvc exp run -S data=files ...`) then registers under its own
-    name in the same store. Back on the
-    reviews data, 300 negative rows (prior drift, with enough labels) go under data/batches/ (dvc
-    add) and into data.labeled.batches, ingest merges them, and the new version is gated against
-    the reviews champion only, re-scored on the changed test split. `tracking.champion_margin=1`,
-    which no macro-F1 clears, makes it the challenger: registered, the champion kept."""
+    name in the same store. Back on the reviews data, 300 negative rows (prior drift, with enough
+    labels) go under data/batches/ (dvc add) and into data.labeled.batches, ingest merges them, and
+    the new version is gated against the reviews champion only, re-scored on the changed test
+    split. `tracking.champion_margin=1`, which no macro-F1 clears, makes it the challenger:
+    registered, the champion kept."""
     ws, env, _, tweets = repo
     tweets.iloc[1500:].to_csv(ws / "familiar.csv", index=False)
     proc = retrain(repo, "--if-drift", "familiar.csv", tolerance="1.0")
@@ -167,8 +168,8 @@ def test_a_drifted_batch_retrains_and_meets_the_reviews_champion_only(repo):
 def _toy_model_registers_under_its_own_name(ws, env) -> None:
     """A data set the code has never seen, configured by `dvc exp run -S data=files ...` keys
     alone: JSONL, integer labels, its own column names, a corpus folder instead of the embedded
-    one. Its 600 rows a ci model separates perfectly (macro-F1 1.0) make it the champion of toy-classifier, a
-    name of its own, beside reviews-classifier in the same store."""
+    one. A ci model separates its 600 rows perfectly (macro-F1 1.0), so it becomes the champion of
+    toy-classifier, a name of its own, beside reviews-classifier in the same store."""
     rng = random.Random(0)
     words = {1: ["dreadful", "broken", "refund"], 2: ["fine", "okay", "average"], 3: ["superb", "love", "perfect"]}
     with open(ws / "data" / "toy.jsonl", "w") as f:
@@ -195,20 +196,16 @@ def _toy_model_registers_under_its_own_name(ws, env) -> None:
     ]
     proc = run(["dvc", "exp", "run", *[a for o in toy for a in ("-S", o)]], cwd=ws, env=env)
     assert re.findall(r"Running stage '([\w@]+)'", proc.stdout)[-1] == "evaluate"
-    assert _read(ws, "data/processed/labels.json") == ["1", "2", "3"]
-    config = _read(ws, "models/classifier/config.json")
+    assert read_json(ws / "data/processed/labels.json") == ["1", "2", "3"]
+    config = read_json(ws / "models/classifier/config.json")
     assert config["id2label"] == {"0": "1", "1": "2", "2": "3"} and config["label2id"]["3"] == 2
-    ev = _read(ws, "metrics/evaluate.json")
+    ev = read_json(ws / "metrics/evaluate.json")
     assert set(ev["per_class"]) == {"1", "2", "3"} and ev["n_test"] == 60
-    sources = {s["file"] for s in _read(ws, "data/raw/manifest.json")["sources"]}
+    sources = {s["file"] for s in read_json(ws / "data/raw/manifest.json")["sources"]}
     assert sources == {"toy.jsonl", *(f"notes/n{i}.txt" for i in range(5))}
-    decision = _read(ws, "reports/runs/registry.json")
+    decision = read_json(ws / "reports/runs/registry.json")
     assert decision["model"] == "toy-classifier" and decision["decision"] == "champion", decision
     shutil.rmtree(ws / "notes")
-
-
-def _read(ws, path):
-    return json.loads((ws / path).read_text())
 
 
 def _score_on_test_split(ws, env, version):
