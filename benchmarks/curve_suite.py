@@ -28,7 +28,8 @@ figure is scored on the texts that chose it.
 
 Usage (from the repository root, after `make install`; one set takes 12-16 min on 2 cores, all five 73 min):
     .venv/bin/python benchmarks/curve_suite.py [--sets tweets,movies,amazon,nyt,health]
-        [--work DIR] [--out FILE] [--reuse tweets=.] [--in-domain-epochs 4] [hydra overrides for every set ...]
+        [--work DIR] [--out FILE] [--reuse tweets=.] [--in-domain-epochs 4] [--pretrain-epochs 4]
+        [hydra overrides for every set ...]
 `--reuse NAME=DIR` scores the cells in a workspace already reproduced at the wanted params (such as
 this checkout after `make repro`) instead of building one.
 """
@@ -157,6 +158,7 @@ def build_workspace(
     overrides: list[str],
     in_domain_epochs: float | None = None,
     corpus: bool = False,
+    pretrain_epochs: float | None = None,
 ) -> Path:
     """A clone of HEAD holding the set's CSV (and, with `corpus`, its unlabeled text as a JSONL
     shard in data.corpus.paths), with params.yaml for it and `dvc repro pretrain` run."""
@@ -179,6 +181,11 @@ def build_workspace(
         subprocess.run(["dvc", "repro", "pack"], cwd=ws, env=env, check=True)
         fraction = in_domain_fraction(ws, in_domain_epochs)
         subprocess.run([*params, f"pretrain.in_domain_fraction={fraction}"], cwd=ws, env=env, check=True)
+    if pretrain_epochs is not None:
+        subprocess.run(["dvc", "repro", "pack"], cwd=ws, env=env, check=True)
+        steps, warmup = capped_steps(ws, pretrain_epochs)
+        capped = [f"pretrain.max_steps={steps}", f"pretrain.warmup_steps={warmup}"]
+        subprocess.run([*params, *capped], cwd=ws, env=env, check=True)
     subprocess.run(["dvc", "repro", "pretrain"], cwd=ws, env=env, check=True)
     return ws
 
@@ -216,6 +223,18 @@ def in_domain_fraction(ws: Path, epochs: float) -> float:
     batch = int(pre["batch_tokens"]) // context if pre.get("batch_tokens") else int(pre["batch_size"])
     seen = int(pre["max_steps"]) * batch * context
     return round(min(1.0, epochs * in_domain / seen), 3)
+
+
+def capped_steps(ws: Path, epochs: float) -> tuple[int, int]:
+    """A candidate rule: pre-training stops once the in-domain text has been read `epochs` times
+    (at most pretrain.max_steps), and warms up for the same share of its steps as the default
+    (40 of 400). A small set's LM then stops before it reads each sentence 12 to 21 times."""
+    in_domain = in_domain_tokens(ws / "data" / "packed" / "meta.json")
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    pre, context = params["pretrain"], int(params["model"]["context_length"])
+    batch = int(pre["batch_tokens"]) // context if pre.get("batch_tokens") else int(pre["batch_size"])
+    steps = min(int(pre["max_steps"]), max(1, round(epochs * in_domain / (batch * context))))
+    return steps, max(1, round(steps * int(pre["warmup_steps"]) / int(pre["max_steps"])))
 
 
 def in_domain_tokens(meta: Path) -> int:
@@ -316,6 +335,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="JSON with every set's figures")
     parser.add_argument("--reuse", action="append", default=[], help="NAME=DIR: a workspace already reproduced")
     parser.add_argument("--in-domain-epochs", type=float, help="candidate rule: in_domain_fraction from the set")
+    parser.add_argument("--pretrain-epochs", type=float, help="candidate rule: pretrain.max_steps from the set")
     parser.add_argument("--corpus", action="store_true", help="add the set's unlabeled text to data.corpus.paths")
     parser.add_argument("--score-cells", type=Path, help=argparse.SUPPRESS)  # internal: one workspace's cells
     parser.add_argument("overrides", nargs="*")
@@ -329,6 +349,7 @@ def main() -> None:
         raise SystemExit(f"error: unknown set(s) {', '.join(unknown)}; known: {', '.join(SETS)}")
     reuse = dict(item.split("=", 1) for item in args.reuse)
     key = [args.overrides, args.in_domain_epochs] + (["corpus"] if args.corpus else [])  # earlier tags stay valid
+    key += [["pretrain_epochs", args.pretrain_epochs]] if args.pretrain_epochs is not None else []
     tag = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:8]
     results = {}
     for name in names:
@@ -343,6 +364,7 @@ def main() -> None:
                 args.overrides,
                 in_domain_epochs=args.in_domain_epochs,
                 corpus=args.corpus,
+                pretrain_epochs=args.pretrain_epochs,
             )
         built = time.perf_counter() - t0
         out = ws / f"curve_suite-{tag}.json"
@@ -351,6 +373,7 @@ def main() -> None:
         pretrain = yaml.safe_load((ws / "params.yaml").read_text())["pretrain"]
         results[name] = {**json.loads(out.read_text()), "pipeline_s": round(built, 1)}
         results[name]["in_domain_fraction"] = pretrain["in_domain_fraction"]
+        results[name]["pretrain_steps"] = pretrain["max_steps"]
         print(f"curve_suite: {name}: {time.perf_counter() - t0:.0f} s", flush=True)
         print(table({name: results[name]}), flush=True)
     print(table(results))
