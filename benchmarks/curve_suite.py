@@ -217,24 +217,26 @@ def in_domain_fraction(ws: Path, epochs: float) -> float:
     """A candidate rule: the labeled texts' share of pre-training windows, capped so that they are
     seen at most `epochs` times (the rest from the embedded Wikipedia summaries).
     Repeating data past about 4 epochs buys little (Muennighoff et al. 2023, data-constrained LMs)."""
-    in_domain = in_domain_tokens(ws / "data" / "packed" / "meta.json")
-    params = yaml.safe_load((ws / "params.yaml").read_text())
-    pre, context = params["pretrain"], int(params["model"]["context_length"])
-    batch = int(pre["batch_tokens"]) // context if pre.get("batch_tokens") else int(pre["batch_size"])
-    seen = int(pre["max_steps"]) * batch * context
-    return round(min(1.0, epochs * in_domain / seen), 3)
+    pre, in_domain, per_step = pretrain_reading(ws)
+    return round(min(1.0, epochs * in_domain / (int(pre["max_steps"]) * per_step)), 3)
 
 
 def capped_steps(ws: Path, epochs: float) -> tuple[int, int]:
     """A candidate rule: pre-training stops once the in-domain text has been read `epochs` times
     (at most pretrain.max_steps), and warms up for the same share of its steps as the default
     (40 of 400). A small set's LM then stops before it reads each sentence 12 to 21 times."""
-    in_domain = in_domain_tokens(ws / "data" / "packed" / "meta.json")
+    pre, in_domain, per_step = pretrain_reading(ws)
+    steps = min(int(pre["max_steps"]), max(1, round(epochs * in_domain / per_step)))
+    return steps, max(1, round(steps * int(pre["warmup_steps"]) / int(pre["max_steps"])))
+
+
+def pretrain_reading(ws: Path) -> tuple[dict, int, int]:
+    """What the candidate rules read in a packed workspace: params.pretrain, the in-domain train
+    tokens, and the tokens one pre-training step reads (batch x context)."""
     params = yaml.safe_load((ws / "params.yaml").read_text())
     pre, context = params["pretrain"], int(params["model"]["context_length"])
     batch = int(pre["batch_tokens"]) // context if pre.get("batch_tokens") else int(pre["batch_size"])
-    steps = min(int(pre["max_steps"]), max(1, round(epochs * in_domain / (batch * context))))
-    return steps, max(1, round(steps * int(pre["warmup_steps"]) / int(pre["max_steps"])))
+    return pre, in_domain_tokens(ws / "data" / "packed" / "meta.json"), batch * context
 
 
 def in_domain_tokens(meta: Path) -> int:
