@@ -257,7 +257,7 @@ def score_cells(out: Path) -> None:
     of the validation split and scored on the rest; TF-IDF on the same subsets for reference."""
     from llmops.config import load_stage_params
     from llmops.io import read_json
-    from llmops.label_efficiency.cells import CellStore, one_process
+    from llmops.label_efficiency.cells import one_process
     from llmops.models.hf import classifier_config_source, load_hf_tokenizer
     from llmops.models.inputs import EncodedTexts, encode_texts, input_template
     from llmops.stages import learning_curve as lc_stage
@@ -277,7 +277,7 @@ def score_cells(out: Path) -> None:
     template = input_template(str(ft.init))
 
     def encode(df: pd.DataFrame) -> list[list[int]]:
-        return encode_texts(tokenizer, df["text"].tolist(), max_length=int(ft.max_length), template=template)
+        return encode_texts(tokenizer, df["text"].tolist(), max_length=int(lc.max_length), template=template)
 
     inputs = lc_stage.Inputs(
         labels,
@@ -292,24 +292,20 @@ def score_cells(out: Path) -> None:
     )
     budgets = [(b, s) for b, s in lc_stage.usable_budgets(lc, n_train=len(train)) if b in BUDGETS]
     inits = {"pretrained": str(ft.init), "scratch": "scratch"}
-    # Its own store: never the stage's, whose cells score the test split.
-    fingerprint = {**lc_stage._fingerprint(params, source), "suite": n_select}
-    store = CellStore(Path("checkpoints/curve_suite"), fingerprint=fingerprint)
-    t0 = time.perf_counter()
-    cells = lc_stage._run_cells(params, inputs=inputs, inits=inits, budgets=budgets, source=source, store=store)
+    t0 = time.perf_counter()  # its own store: cells keyed by the suite's validation rows, not the stage's
+    store = Path("checkpoints/curve_suite")
+    cells = lc_stage.train_cells(params, inputs=inputs, inits=inits, budgets=budgets, source=source, store=store)
     preds: dict = {}
     for cell in cells:
         preds.setdefault(cell.budget, {}).setdefault(cell.model, []).append(cell.result["test_pred"])
     for point, runs in lc_stage.tfidf_predictions(params, inputs, budgets=[b for b, _ in budgets]).items():
-        if point != "all":
-            preds[point]["tfidf"] = runs
+        preds[point]["tfidf"] = runs
     metrics = lc_stage.summarize(params, inputs, preds=preds, budgets=[b for b, _ in budgets])
     tokens = sum(len(ids) for ids in inputs.train_ids)
     info = {"rows": len(train) + len(val), "classes": len(labels), "n_select": n_select, "n_score": len(scoring)}
     info.update({"train_tokens": tokens, "cells_s": round(time.perf_counter() - t0, 1)})
     info["in_domain_tokens"] = in_domain_tokens(Path("data/packed/meta.json"))  # what the LM drew from
     out.write_text(json.dumps({**info, **metrics}, indent=1, sort_keys=True, default=float) + "\n")
-    store.clear()
 
 
 def table(results: dict[str, dict]) -> str:

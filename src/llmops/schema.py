@@ -164,16 +164,12 @@ class Pretrain(Group):
     checkpoint_every_steps: NonNegativeInt
 
 
-class Finetune(Group):
-    init: Literal["pretrained", "scratch", "hf"]
-    ablation: bool
-    label_budget: Count | None = None
+class Recipe(Group):
+    """How a classifier is fine-tuned: the finetune stage's and the learning curve's own copy."""
+
     batch_size: Count
-    micro_batch_size: Count | None = None
     max_length: Annotated[int, Field(ge=2)]
     bucket_batches: NonNegativeInt
-    epochs: Count
-    max_steps: Annotated[int, Field(ge=-1)]
     lr: Rate
     weight_decay: NonNegative
     layer_decay: Annotated[float, Field(gt=0.0, le=1.0)]
@@ -181,6 +177,15 @@ class Finetune(Group):
     grad_clip: NonNegative
     dropout: Dropout | None = None
     pooling: Literal["last", "mean"]
+
+
+class Finetune(Recipe):
+    init: Literal["pretrained", "scratch", "hf"]
+    ablation: bool
+    label_budget: Count | None = None
+    micro_batch_size: Count | None = None
+    epochs: Count
+    max_steps: Annotated[int, Field(ge=-1)]
     val_subsample: Count | None = None
     val_every_steps: Count | None = None
     checkpoint_every_steps: NonNegativeInt
@@ -192,11 +197,10 @@ class Finetune(Group):
         return self
 
 
-class LearningCurve(Group):
+class LearningCurve(Recipe):
     budgets: list[Count]
     steps: list[Count]
     seeds: Annotated[list[NonNegativeInt], Field(min_length=1)]
-    batch_size: Count
     val_subsample: Count
     val_every_steps: Count
     bootstrap_rounds: Count

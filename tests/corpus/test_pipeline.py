@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from llmops.cluster import ClusterUnavailable
 from llmops.corpus import pipeline
 from llmops.data.cleaning import clean_text
 from llmops.stages.prepare_corpus import DOCS_PER_WORKER, _HoldOut, summarize, usable_workers
@@ -200,7 +201,7 @@ def test_a_ray_address_that_does_not_answer_is_one_line_within_seconds(planted):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     job = dataclasses.replace(_job(planted, "w", workers=1), kind="ray", address=f"127.0.0.1:{port}")
-    with pytest.raises(pipeline.ClusterUnavailable, match=rf"data.executor.address=127.0.0.1:{port}: no Ray cluster"):
+    with pytest.raises(ClusterUnavailable, match=rf"data.executor.address=127.0.0.1:{port}: no Ray cluster"):
         pipeline.run(job)
     assert not (planted / "w" / "out").exists()
 

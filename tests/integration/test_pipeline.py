@@ -202,21 +202,21 @@ def test_the_learning_curve_reports_each_budget_paired_by_seed_with_a_run_per_ce
     ws, env, _ = pipeline
     curve = read(ws, "metrics/learning_curve.json")
     assert curve["budgets"] == [40, 120] and curve["seeds"] == [1337, 1]
-    for point in ("40", "120", "all"):
+    for point in ("40", "120"):
         for key in ("f1_macro", "scratch_f1_macro", "tfidf_f1_macro"):
             assert 0 <= curve[f"{key}@{point}"] <= 1, (key, point)
         gain = curve[f"pretrain_gain_f1@{point}"]
         assert gain == pytest.approx(curve[f"f1_macro@{point}"] - curve[f"scratch_f1_macro@{point}"])
         low, high = curve[f"pretrain_gain_f1@{point}_ci95"]
         assert low <= gain + 1e-4 and gain - 1e-4 <= high
-    assert "f1_macro@40_std" in curve and "f1_macro@all_std" not in curve  # one full-data model per init
+    assert "f1_macro@40_std" in curve and "f1_macro@all" not in curve  # the full-data point is evaluate's
     # what pre-training is chosen by: validation only, per budget and averaged over them
     val_gains = [curve[f"val_pretrain_gain_f1@{b}"] for b in (40, 120)]
     assert curve["val_gain_auc"] == pytest.approx(sum(val_gains) / 2)
-    # the full-data point is the finetune stages' models, scored on the same test split as evaluate
+    # evaluate's report adds the full-data point: the finetune stages' models and TF-IDF
     ev = read(ws, "metrics/evaluate.json")
-    assert curve["f1_macro@all"] == pytest.approx(ev["f1_macro"]) and curve["n_labels@all"] == curve["n_train"]
-    assert curve["scratch_f1_macro@all"] == pytest.approx(ev["scratch_f1_macro"])
+    full_row = f"| {curve['n_train']} | {ev['f1_macro']:.3f} | {ev['scratch_f1_macro']:.3f} "
+    assert full_row in (ws / "reports/evaluate.md").read_text()
     plot = pd.read_csv(ws / "reports/curves/learning_curve.csv")
     assert list(plot.columns) == ["labels", "pretrained", "scratch", "tfidf"] and list(plot["labels"][:2]) == [40, 120]
     assert (ws / "reports/learning_curve.png").stat().st_size > 1000
@@ -260,7 +260,7 @@ def test_a_label_budget_subsets_the_train_split_only(pipeline):
 def test_a_code_edit_reruns_only_the_stages_that_run_that_code(ci_pipeline, tmp_path):
     ws, _ = workspace_from(ci_pipeline[3], tmp_path / "repo")
     for path, expected in (
-        ("src/llmops/training/finetune.py", {"finetune@pretrained", "finetune@scratch"}),
+        ("src/llmops/training/finetune.py", {"finetune@pretrained", "finetune@scratch", "learning_curve"}),
         ("src/llmops/models/lm.py", {"pretrain", "finetune@pretrained", "finetune@scratch", "learning_curve"}),
         ("src/llmops/label_efficiency/cells.py", {"learning_curve"}),
         ("src/llmops/evaluation/predict.py", {"drift_reference", "evaluate"}),
@@ -289,15 +289,20 @@ def test_cached_rerun_is_a_noop_and_a_runtime_only_key_reruns_only_the_params_ch
 
 @pytest.mark.slow
 def test_exp_runs_then_plain_dvc_repro_and_exp_apply(own_copy):
-    """Sequences of the daily workflow: `dvc exp run -S` twice, each rerunning only the stages that
-    read the key it sets (an evaluate-only key, then a finetune param), then plain `dvc repro` (a
-    no-op), `dvc exp apply` of the first, then `dvc repro` again; a `+key` no stage reads is refused
+    """Sequences of the daily workflow: `dvc exp run -S` three times, each rerunning only the stages
+    that read the key it sets (an evaluate-only key, a finetune param: not the learning curve, which
+    has its own recipe, then a curve key), then plain `dvc repro` (a no-op), `dvc exp apply` of the
+    first, then `dvc repro` again; a `+key` no stage reads is refused
     before any training. The two variations compare in the MLflow UI (headless Chromium)."""
     ws, env, _ = own_copy
     names = []
-    finetuned = ["params", "finetune@pretrained", "finetune@scratch", "learning_curve", "drift_reference", "evaluate"]
+    finetuned = ["params", "finetune@pretrained", "finetune@scratch", "drift_reference", "evaluate"]
     # tracking.* is evaluate's alone (the experiments also drop the session's tracking.register=true)
-    for key, rerun in (("tracking.champion_margin=0.02", ["params", "evaluate"]), ("finetune.lr=0.004", finetuned)):
+    for key, rerun in (
+        ("tracking.champion_margin=0.02", ["params", "evaluate"]),
+        ("finetune.lr=0.004", finetuned),
+        ("learning_curve.lr=0.004", ["params", "learning_curve", "evaluate"]),
+    ):
         proc = run(["dvc", "exp", "run", "-S", "experiment=ci", "-S", key], cwd=ws, env=env)
         assert stages_run(proc.stdout) == rerun
         assert read(ws, "reports/runs/params.json")["overrides"] == ["experiment=ci", key]
@@ -326,11 +331,11 @@ def test_exp_runs_then_plain_dvc_repro_and_exp_apply(own_copy):
     by_stage = runs_by_stage(env)
     assert len(by_stage["pretrain"]) == 1 and len(by_stage["finetune"]) == 2
     assert by_stage["finetune"][-1].data.tags["llmops.upstream.pretrain_run"] == by_stage["pretrain"][0].info.run_id
-    evaluate_runs = by_stage["evaluate"][-2:]
+    evaluate_runs = by_stage["evaluate"][-3:-1]  # the first two experiments'
     assert [r.data.params["finetune.lr"] for r in evaluate_runs] == ["0.001", "0.004"]  # ci's lr, then the key
     run_names = [r.info.run_name for r in evaluate_runs]
-    assert run_names == [f"evaluate · {name}" for name in names]
-    assert [r.data.tags["llmops.dvc_experiment"] for r in evaluate_runs] == names
+    assert run_names == [f"evaluate · {name}" for name in names[:2]]
+    assert [r.data.tags["llmops.dvc_experiment"] for r in evaluate_runs] == names[:2]
     assert evaluate_runs[1].data.tags["llmops.overrides"] == "experiment=ci finetune.lr=0.004"
     # the first experiment's commit existed when the second ran: its runs were tagged with it
     exp_commit = evaluate_runs[0].data.tags["llmops.exp_commit"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets,
 from datatrove.pipeline.writers import JsonlWriter
 from datatrove.utils.hashing import HashConfig
 
+from llmops.cluster import ray_cluster
 from llmops.corpus import steps
 
 EXCLUDED = ("cleaning", "length", "repetition", "decontamination", "exact_duplicate", "near_duplicate")
@@ -173,7 +173,8 @@ def _near_dedup(job: Job, minhash: MinhashConfig) -> list[tuple[str, list, int]]
 def run(job: Job) -> dict[str, int]:
     """Run every pass (completed tasks are skipped), then count what each step removed. datatrove's
     own log lines (several per task) go to work/logs/datatrove.log, not to the stage's output."""
-    with _stderr_to(job.work / "logs" / "datatrove.log"), _cluster(job):
+    cluster = ray_cluster(job.address) if job.kind == "ray" else contextlib.nullcontext()
+    with _stderr_to(job.work / "logs" / "datatrove.log"), cluster:
         for name, pipeline, tasks in passes(job):
             executor(job, [steps.NodeStamp(), *pipeline], tasks, logging_dir=job.work / "logs" / name).run()
     return counts(job.work)
@@ -189,41 +190,6 @@ def executor(job: Job, pipeline: list, tasks: int, logging_dir: Path):
 
         return RayPipelineExecutor(pipeline, cpus_per_task=1, mem_per_cpu_gb=1, **common)
     return LocalPipelineExecutor(pipeline, **common)
-
-
-class ClusterUnavailable(RuntimeError):
-    """The Ray cluster named by data.executor.address (or RAY_ADDRESS) did not answer."""
-
-
-def check_cluster(address: str | None, timeout: float = 5.0) -> None:
-    """A host:port address answers a TCP connection within `timeout`, else ClusterUnavailable:
-    ray.init itself retries an address that is down for minutes before it gives up."""
-    if not address or address in ("auto", "local") or "://" in address or ":" not in address:
-        return
-    host, port = address.rsplit(":", 1)
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except (OSError, ValueError) as err:
-        raise ClusterUnavailable(
-            f"data.executor.address={address}: no Ray cluster answered within {timeout:g} s ({err}); start one "
-            "(`ray start --head`) or set data.executor.kind=local"
-        ) from None
-
-
-@contextlib.contextmanager
-def _cluster(job: Job) -> Iterator[None]:
-    """For ray: connect to the cluster (or start a one-machine one) for the length of the run."""
-    if job.kind != "ray":
-        yield
-        return
-    import ray
-
-    check_cluster(job.address or os.environ.get("RAY_ADDRESS"))
-    ray.init(address=job.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 @contextlib.contextmanager

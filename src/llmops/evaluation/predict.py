@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from llmops.data.cleaning import cleaner
 from llmops.models.hf import load_classifier, load_hf_tokenizer
@@ -25,7 +24,6 @@ class TextClassifier:
         self.template = inputs.get("template", "eos")
         self.max_length = int(inputs.get("max_length", max_length))
 
-    @torch.no_grad()
     def predict_proba(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)

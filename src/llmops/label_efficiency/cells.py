@@ -1,22 +1,27 @@
 """One cell of the label-efficiency curve: fine-tune a classifier (pre-trained or scratch init) on
 a label budget's subset for a step count fixed in advance, keep the best weights by macro-F1 on a
-fixed validation subset, and predict the test split with them.
+fixed validation subset, and predict the test split with them. A cell trains through the finetune
+stage's own `build` and `fit`, with the curve's recipe.
 
-Cells share the tokenized splits and run one after another in one process (the learning_curve
-stage); each cell is short, so it trains on one device without crash checkpoints: the stage keeps
-finished cells instead."""
+Every cell runs on one torch thread, wherever it runs (in the stage's process, in a pool of
+processes, or as a Ray task): a cell's result never depends on how many ran beside it. Finished
+cells are stored by what determines them (`CellJob.key`), so a rerun, or a curve that shares cells
+with an earlier one, trains only the cells it has not seen."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import OmegaConf
 
-from llmops.models.inputs import EncodedTexts, PadCollate, class_probabilities
+from llmops.models.inputs import EncodedTexts
 
 
 @dataclass(frozen=True)
@@ -31,132 +36,208 @@ class Cell:
 
 
 @dataclass(frozen=True)
-class Budget:
-    """What a cell trains on and for how long, fixed before any result is seen."""
+class CellJob:
+    """All one cell needs, as plain data: it travels to a worker process or a Ray task."""
 
-    train: EncodedTexts
+    cell: Cell
     steps: int
-    batch_size: int
-    val_every_steps: int
+    source: str  # the init's directory (weights, or the architecture for scratch inits)
+    source_digest: str  # sha256 of what the init reads from `source`
+    labels: list[str]
+    train: EncodedTexts
+    val: EncodedTexts
+    test_ids: list[list[int]]
+    pad_id: int
+    recipe: dict[str, Any]  # learning_curve's fine-tuning keys
+    trainer: dict[str, Any]  # params.trainer
+
+    @property
+    def key(self) -> str:
+        """sha256 of everything the result is a function of: init weights, rows, recipe, seed, device."""
+        what = {
+            "cell": [self.cell.init, self.cell.budget, self.cell.seed, self.steps],
+            "source": self.source_digest,
+            "data": [self.labels, self.train.ids, self.train.labels, self.val.ids, self.val.labels, self.test_ids],
+            "recipe": self.recipe,
+            "device": [self.trainer["accelerator"], self.trainer["precision"], self.pad_id],
+        }
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
-def fit_cell(
-    cell: Cell,
-    *,
-    source: Path,
-    labels: list[str],
-    budget: Budget,
-    val: EncodedTexts,
-    test_ids: list[list[int]],
-    pad_id: int,
-    params: Any,
-) -> dict[str, Any]:
-    """Train `cell` from `source` (params.finetune for the optimizer, dropout and pooling,
-    params.trainer for the device, one process) and return its best validation macro-F1 and step,
-    and its predictions for `test_ids` from the best weights."""
-    import lightning as L
+def source_digest(source: Path, init: str) -> str:
+    """sha256 of the files a cell's init reads: the config (scratch) and the weights (otherwise)."""
+    digest = hashlib.sha256((source / "config.json").read_bytes())
+    if init in ("pretrained", "hf"):
+        for weights in sorted(source.glob("*.safetensors")) or sorted(source.glob("*.bin")):
+            digest.update(weights.read_bytes())
+    return digest.hexdigest()
 
-    from llmops.models.hf import build_classifier
-    from llmops.training.data import BatchPlan, text_batches, val_loader
-    from llmops.training.trainer import fit_or_resume
 
-    ft = params.finetune
-    L.seed_everything(cell.seed, workers=True, verbose=False)
-    model = build_classifier(source, labels, cell.init, dropout=ft.dropout, pooling=ft.get("pooling", "last"))
-    plan = BatchPlan(global_batch=budget.batch_size, micro_batch=budget.batch_size, world_size=1)
-    trainer = _trainer(params, plan=plan, budget=budget)
-    module = _module(model, ft, steps=budget.steps)
-    collate = PadCollate(pad_id)
-    train = text_batches(
-        budget.train,
-        plan=plan,
-        total_steps=budget.steps,
-        seed=cell.seed,
-        collate=collate,
-        bucket_batches=int(ft.get("bucket_batches", 0)),
+def one_process(trainer: Any) -> Any:
+    """params.trainer's device and precision for one process: a cell is too short to pay for
+    starting a process group."""
+    from omegaconf import OmegaConf
+
+    keep = trainer if isinstance(trainer, dict) else OmegaConf.to_container(trainer)
+    return OmegaConf.create({**keep, "devices": 1, "num_nodes": 1, "strategy": "auto"})
+
+
+def fit_cell(job: CellJob) -> dict[str, Any]:
+    """Train `job.cell` on one thread and return its best validation macro-F1 and step, and its
+    predictions for `job.test_ids` from the best weights."""
+    import logging
+
+    from omegaconf import OmegaConf
+    from transformers.utils import logging as hf_logging
+
+    from llmops.models.inputs import class_probabilities
+    from llmops.training import finetune
+    from llmops.training.trainer import setup_runtime
+
+    trainer = one_process({**job.trainer, "num_threads": 1})
+    setup_runtime(trainer, job.cell.seed)
+    # a line per cell comes from CellProgress: Lightning's device notes and transformers' load
+    # report (the new head) would repeat for every cell
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    hf_logging.set_verbosity_error()
+    splits = finetune.EncodedSplits(job.labels, job.train, val=job.val, pad_id=job.pad_id)
+    run = finetune.build(
+        OmegaConf.create(job.recipe),
+        trainer,
+        init=job.cell.init,
+        source=Path(job.source),
+        splits=splits,
+        seed=job.cell.seed,
+        steps=job.steps,
+        val_every_steps=int(job.recipe["val_every_steps"]),
     )
-    val_batches = val_loader(val, trainer, collate)
-    t0 = time.perf_counter()
-    fit_or_resume(trainer, module, train=train, val=val_batches, advice="lower finetune.lr")
-    if module.best.get("step") != trainer.global_step:
-        trainer.validate(module, val_batches, verbose=False)
-    module.restore_best()
-    proba = class_probabilities(module.model, test_ids, pad_id=pad_id)
-    return {
-        "best_val_f1_macro": float(module.best["val_f1_macro"]),
-        "best_step": int(module.best["step"]),
-        "steps": int(trainer.global_step),
-        "train_time_s": time.perf_counter() - t0,
-        "test_pred": np.asarray(proba.argmax(-1), dtype=np.int64),
-    }
-
-
-def one_process(trainer_cfg: Any) -> Any:
-    """params.trainer's device and precision for a single process: the cells are too short to
-    pay for starting a process group."""
-    keep = OmegaConf.to_container(trainer_cfg)
-    return OmegaConf.create({**keep, "devices": 1, "num_nodes": 1, "strategy": "auto", "log_every_n_steps": 50})
-
-
-def _trainer(params: Any, plan: Any, budget: Budget) -> Any:
-    """A one-process Trainer on params.trainer's device, no logger, no checkpoints."""
-    from llmops.training.trainer import build_trainer
-
-    return build_trainer(
-        one_process(params.trainer),
-        run=None,
-        tracking_uri="",
-        callbacks=[],
-        plan=plan,
-        max_steps=budget.steps,
-        val_every_steps=budget.val_every_steps,
-        gradient_clip_val=params.finetune.grad_clip,
-    )
-
-
-def _module(model: Any, ft: Any, steps: int) -> Any:
-    from llmops.models.classifier import Classifier
-    from llmops.training.optim import optimizer_from_config, schedule_from_config
-
-    schedule = schedule_from_config(warmup_steps=int(ft.warmup_ratio * steps), total_steps=steps, min_lr_ratio=0.0)
-    return Classifier(model, optimizer=optimizer_from_config(ft), scheduler=schedule)
+    result = finetune.fit(run, session=None, advice="lower learning_curve.lr")
+    proba = class_probabilities(run.module.model, job.test_ids, pad_id=job.pad_id)
+    keep = ("best_val_f1_macro", "best_step", "steps", "train_time_s")
+    return {**{k: result[k] for k in keep}, "test_pred": np.asarray(proba.argmax(-1), dtype=np.int64)}
 
 
 class CellStore:
-    """The finished cells of a learning-curve run, one JSON line each, so a killed stage resumes at
-    the next cell. Lines written under another fingerprint (other params, data or LM) are dropped;
-    a torn last line (killed mid-write) is ignored."""
+    """Finished cells, one JSON file per `CellJob.key` in `folder`, written atomically (a killed
+    run loses at most the cells it was training)."""
 
-    def __init__(self, folder: Path, fingerprint: dict[str, Any]):
-        import hashlib
-        import json
+    def __init__(self, folder: Path):
+        self.folder = folder
 
-        self.file = folder / "cells.jsonl"
-        self.key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()
-        self.cells: dict[str, dict[str, Any]] = {}
-        for line in self.file.read_text().splitlines() if self.file.exists() else []:
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if entry.get("fingerprint") == self.key:
-                self.cells[entry["cell"]] = {**entry["result"], "test_pred": np.asarray(entry["result"]["test_pred"])}
-        if self.file.exists() and not self.cells:
-            self.file.unlink()
+    def get(self, key: str) -> dict[str, Any] | None:
+        path = self.folder / f"{key}.json"
+        if not path.exists():
+            return None
+        stored = json.loads(path.read_text())
+        return {**stored, "test_pred": np.asarray(stored["test_pred"], dtype=np.int64)}
 
-    def add(self, cell: Cell, result: dict[str, Any]) -> None:
-        import json
-        import os
+    def put(self, key: str, result: dict[str, Any]) -> None:
+        from llmops.io import write_json
 
-        self.cells[cell.name] = result
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        stored = {**result, "test_pred": result["test_pred"].tolist()}
-        with self.file.open("a") as f:
-            f.write(json.dumps({"fingerprint": self.key, "cell": cell.name, "result": stored}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        write_json(self.folder / f"{key}.json", {**result, "test_pred": result["test_pred"].tolist()})
 
-    def clear(self) -> None:
-        import shutil
 
-        shutil.rmtree(self.file.parent, ignore_errors=True)
+@dataclass(frozen=True)
+class Executor:
+    """Where cells run: `local` (`workers` processes, 1: the calling process) or `ray` (one-CPU
+    tasks on the cluster at `address`): data.executor's runtime settings, shared with prepare_corpus."""
+
+    kind: str = "local"
+    workers: int = 1
+    address: str | None = None
+
+    @classmethod
+    def from_config(cls, executor: Any, num_threads: int) -> Executor:
+        """data.executor's settings; `workers: auto` runs `num_threads` (trainer.num_threads)
+        one-thread cells at once, at most one per usable core."""
+        workers = executor.get("workers", "auto")
+        if workers == "auto":
+            workers = min(num_threads, usable_cores())
+        return cls(kind=str(executor.get("kind", "local")), workers=int(workers), address=executor.get("address"))
+
+
+def run_cells(
+    jobs: list[CellJob], store: CellStore, executor: Executor, on_done: Callable[[CellJob, dict, bool], None]
+) -> dict[str, dict[str, Any]]:
+    """Every job's result by key: stored ones read back, the others trained on `executor` and
+    stored as each finishes. `on_done(job, result, trained)` follows each cell, in finishing order."""
+    results: dict[str, dict[str, Any]] = {}
+    todo = []
+    for job in jobs:
+        stored = store.get(job.key)
+        if stored is None:
+            todo.append(job)
+        else:
+            results[job.key] = stored
+            on_done(job, stored, False)
+    for job, result in _execute(todo, executor):
+        store.put(job.key, result)
+        results[job.key] = result
+        on_done(job, result, True)
+    return results
+
+
+def _execute(jobs: list[CellJob], executor: Executor) -> Iterator[tuple[CellJob, dict[str, Any]]]:
+    if not jobs:
+        return
+    if executor.kind == "ray":
+        yield from _on_ray(jobs, executor.address)
+    elif executor.workers <= 1 or len(jobs) == 1:
+        for job in jobs:
+            yield job, fit_cell(job)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # spawn, not fork: the parent's torch and tokenizer threads do not survive a fork
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(executor.workers, len(jobs)), mp_context=context) as pool:
+            futures = {pool.submit(fit_cell, job): job for job in jobs}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+
+
+def _on_ray(jobs: list[CellJob], address: str | None) -> Iterator[tuple[CellJob, dict[str, Any]]]:
+    """One one-CPU Ray task per cell; every node needs this project installed and the init's
+    directory at the same path (a shared filesystem), as prepare_corpus's tasks do."""
+    import ray
+
+    from llmops.cluster import ray_cluster
+
+    with ray_cluster(address):
+        remote = ray.remote(num_cpus=1)(fit_cell)
+        pending = {remote.remote(job): job for job in jobs}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            yield pending.pop(done[0]), ray.get(done[0])
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class CellProgress:
+    """`learning_curve: cell 5/24 (pretrained@300/seed1, best val macro-F1 0.612) | 1m10s elapsed,
+    ETA 4m30s`; the ETA weighs the cells left by their steps."""
+
+    def __init__(self, jobs: list[CellJob], stage: str = "learning_curve"):
+        self.stage, self.total, self.done = stage, len(jobs), 0
+        self.steps_left = sum(job.steps for job in jobs)
+        self.steps_trained, self.t0 = 0, time.perf_counter()
+
+    def __call__(self, job: CellJob, result: dict[str, Any], trained: bool) -> None:
+        self.done += 1
+        self.steps_left -= job.steps
+        self.steps_trained += job.steps if trained else 0
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / self.steps_trained * self.steps_left if self.steps_trained else 0.0
+        how = f"best val macro-F1 {result['best_val_f1_macro']:.3f}" + ("" if trained else ", stored")
+        print(
+            f"{self.stage}: cell {self.done}/{self.total} ({job.cell.name}, {how}) | "
+            f"{_clock(elapsed)} elapsed, ETA {_clock(eta)}",
+            flush=True,
+        )
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"

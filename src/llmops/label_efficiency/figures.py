@@ -46,3 +46,20 @@ def learning_curve_rows(metrics: dict[str, Any], points: list[str]) -> list[dict
                 row[model] = round(metrics[key], 4)
         rows.append(row)
     return rows
+
+
+def full_data_point(m: dict[str, Any], n_train: int) -> dict[str, Any]:
+    """The curve's `all` point from evaluate's metrics `m` (the finetune stages' classifiers and
+    TF-IDF, trained on the whole train split; one seed, so intervals resample test texts only)."""
+    out: dict[str, Any] = {
+        "n_labels@all": n_train,
+        "f1_macro@all": m["f1_macro"],
+        "tfidf_f1_macro@all": m["baseline_tfidf_f1_macro"],
+        "tfidf_margin_f1@all": m["tfidf_margin_f1"],
+        "tfidf_margin_f1@all_ci95": m["tfidf_margin_f1_ci95"],
+    }
+    if "scratch_f1_macro" in m:
+        out["scratch_f1_macro@all"] = m["scratch_f1_macro"]
+        out["pretrain_gain_f1@all"] = m["pretrain_gain_f1"]
+        out["pretrain_gain_f1@all_ci95"] = m["pretrain_gain_f1_ci95"]
+    return out

@@ -54,10 +54,11 @@ class PadCollate:
         return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def class_probabilities(model, ids: list[list[int]], pad_id: int, batch_size: int = 128):
     """Softmax class probabilities (a numpy array, in `ids`' order) of encoded texts, batched by
-    length so that little compute goes to padding. Puts `model` in eval mode."""
+    length so that little compute goes to padding (benchmarks/predict_speed.py). Puts `model` in
+    eval mode."""
     import numpy as np
 
     model.eval()

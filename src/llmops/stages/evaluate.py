@@ -63,11 +63,16 @@ def main() -> int:
     label_id = {lab: i for i, lab in enumerate(labels)}
     y_train, y_test = train["label"].map(label_id).to_numpy(), test["label"].map(label_id).to_numpy()
     m, pred = score(params, labels=labels, train=train, test=test, y_train=y_train, y_test=y_test)
+    curve = read_json(LEARNING_CURVE) if LEARNING_CURVE.exists() else None
+    if curve and params.finetune.get("label_budget") is None:  # this stage's models are its full-data point
+        from llmops.label_efficiency.figures import full_data_point
 
+        curve = {**curve, **full_data_point(m, n_train=len(train))}
     facts = card_facts(params, labels=labels, m=m, train=train, test=test, y_test=y_test, pred=pred)
+    facts["learning_curve"] = curve
     lineage = read_json(MODEL / "mlflow_run.json")
     with stage_run("evaluate", params, ["seed"], tags={"llmops.upstream.finetune_run": lineage["run_id"]}):
-        write_reports(m, labels=labels, y_test=y_test, pred=pred)
+        write_reports(m, labels=labels, y_test=y_test, pred=pred, curve=curve)
         mlflow.log_metrics({k: float(v) for k, v in m.items() if isinstance(v, int | float | np.floating)})
         for path in (METRICS, REPORT, PLOTS / "confusion_matrix.png"):
             mlflow.log_artifact(str(path))
@@ -122,7 +127,7 @@ def score(
     return m, pred
 
 
-def write_reports(m: dict, labels: list[str], y_test: np.ndarray, pred: np.ndarray) -> None:
+def write_reports(m: dict, labels: list[str], y_test: np.ndarray, pred: np.ndarray, curve: dict | None) -> None:
     """metrics/evaluate.json and headline.json, the confusion CSV (a DVC plot) and PNG, evaluate.md."""
     from sklearn.metrics import confusion_matrix
 
@@ -135,16 +140,15 @@ def write_reports(m: dict, labels: list[str], y_test: np.ndarray, pred: np.ndarr
         confusion_png(cm, labels, path=tmp / "confusion_matrix.png", title=f"test macro-F1 {m['f1_macro']:.3f}")
     write_json(METRICS, m)
     write_json(HEADLINE, headline(m))
-    learning_curve = read_json(LEARNING_CURVE) if LEARNING_CURVE.exists() else None
-    write_text(REPORT, markdown(m, labels, learning_curve=learning_curve))
+    write_text(REPORT, markdown(m, labels, learning_curve=curve))
 
 
 def card_facts(
     params, labels: list[str], m: dict, train: pd.DataFrame, test: pd.DataFrame, y_test: np.ndarray, pred: np.ndarray
 ) -> dict:
     """What the model card says, from files only: the metrics with bootstrap intervals, the
-    confusion matrix, the data's sources, splits, class balance and dropped rows, the params, the
-    learning curve, and the share of test texts cut at finetune.max_length."""
+    confusion matrix, the data's sources, splits, class balance and dropped rows, the params, and
+    the share of test texts cut at finetune.max_length (main adds the learning curve)."""
     from omegaconf import OmegaConf
     from sklearn.metrics import confusion_matrix
 
@@ -177,7 +181,6 @@ def card_facts(
             "seed": int(params.seed),
             "precision": str(params.trainer.precision),
         },
-        "learning_curve": read_json(LEARNING_CURVE) if LEARNING_CURVE.exists() else None,
         "pretraining": read_json(PRETRAIN) if PRETRAIN.exists() else None,
         "drift": read_json(DRIFT_REFERENCE) if DRIFT_REFERENCE.exists() else None,
         "max_length": max_length,

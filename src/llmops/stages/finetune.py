@@ -78,6 +78,7 @@ def train(params, variant: Variant, init: str) -> int:
     from llmops.models.hf import classifier_config_source, load_hf_tokenizer, save_hf_model
     from llmops.models.inputs import input_template
     from llmops.training import finetune
+    from llmops.training.checkpoints import StepCheckpoint
     from llmops.training.session import training_session
     from llmops.training.trainer import setup_runtime
 
@@ -90,22 +91,21 @@ def train(params, variant: Variant, init: str) -> int:
     except ValueError as err:  # a label budget the train split cannot hold: the user's to change
         raise StageError(str(err)) from None
     upstream = read_json(LM / "mlflow_run.json")["run_id"] if init == "pretrained" else str(source)
-    fingerprint = {
-        "init": init,
-        "source": upstream,
-        "data": processed_fingerprint(DATA),
-    }
+    fingerprint = {"init": init, "source": upstream, "data": processed_fingerprint(DATA)}
     tags = {"llmops.finetune.init": init, "llmops.finetune.source": str(source)}
     if init == "pretrained":
         tags["llmops.upstream.pretrain_run"] = upstream
     with training_session(variant.name, params, keys=KEYS, fingerprint=fingerprint, tags=tags) as session:
         job = finetune.build(
-            params,
-            name=variant.name,
+            cfg,
+            params.trainer,
             init=init,
             source=source,
             splits=splits,
-            session=session,
+            seed=seed,
+            callbacks=(StepCheckpoint(session.folder.last, cfg.checkpoint_every_steps),),
+            progress=variant.name,
+            run=session.run,
             tracking_uri=tracking_uri(params),
         )
         metrics = {**finetune.fit(job, session, advice="lower finetune.lr to start fresh"), "init": init}
@@ -118,14 +118,13 @@ def train(params, variant: Variant, init: str) -> int:
         }
         save_hf_model(variant.out, job.module.model, tokenizer=tokenizer, files=files)
         write_json(variant.metrics, metrics)
-        title = f"fine-tuning loss ({init})"
         log_training_outputs(
             session.run,
             metrics,
             metrics_file=variant.metrics,
             model_dir=variant.out,
             curves=variant.curves,
-            title=title,
+            title=f"fine-tuning loss ({init})",
             names=CURVE_NAMES,
         )
     print(

@@ -1,13 +1,16 @@
 """learning_curve: what pre-training buys as labels get scarce. For each label budget N in
 learning_curve.budgets and each seed, fine-tune the pre-trained init and the scratch init on the
-seed's nested stratified N-row subset of the train split, for the budget's fixed step count, and fit
-TF-IDF + logistic regression on the same rows; every point is scored on the whole test split with
-the best step by validation. The full-data point is the finetune stages' two classifiers (nothing is
-trained twice). -> metrics/learning_curve.json (flat keys: f1_macro@N, pretrain_gain_f1@N, ...),
+seed's nested stratified N-row subset of the train split, for the budget's fixed step count, with
+the curve's own recipe (learning_curve.lr, ...: a finetune.* experiment does not rerun the curve),
+and fit TF-IDF + logistic regression on the same rows; every point is scored on the whole test
+split with the best step by validation. The full-data point is `evaluate`'s (the finetune stages'
+classifiers). -> metrics/learning_curve.json (flat keys: f1_macro@N, pretrain_gain_f1@N, ...),
 reports/curves/learning_curve.csv (a DVC plot), reports/learning_curve.png, and one MLflow run with
 a child run per cell.
 
-A killed run resumes at the next unfinished cell (checkpoints/learning_curve/)."""
+Cells run one thread each, `data.executor.workers` at a time (auto: trainer.num_threads), or as Ray
+tasks under data.executor.kind=ray; finished cells are kept in checkpoints/learning_curve/ by what
+determines them, so a killed or repeated run trains only the cells it has not seen."""
 
 from __future__ import annotations
 
@@ -25,12 +28,13 @@ from llmops.tracking.runs import stage_run
 
 DATA = Path("data/processed")
 LM = Path("models/pretrained")
-CLASSIFIERS = {"pretrained": Path("models/classifier"), "scratch": Path("models/classifier_scratch")}
 STORE = Path("checkpoints/learning_curve")
 METRICS = Path("metrics/learning_curve.json")
 CSV = Path("reports/curves/learning_curve.csv")
 PNG = Path("reports/learning_curve.png")
-KEYS = ["learning_curve", "finetune", "seed"]
+KEYS = ["learning_curve", "finetune.init", "finetune.checkpoint", "seed"]
+# learning_curve's keys that are not the fine-tuning recipe
+PLAN_KEYS = ("budgets", "steps", "seeds", "val_subsample", "bootstrap_rounds")
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class TrainedCell:
     model: str  # pretrained | scratch: the curve's line
     budget: int
     steps: int
-    cell: Any  # training.curve.Cell
+    cell: Any  # label_efficiency.cells.Cell
     result: dict[str, Any]  # fit_cell's record: best val macro-F1 and step, time, test predictions
 
 
@@ -73,12 +77,8 @@ def main() -> int:
     preds: dict[Any, dict[str, list[np.ndarray]]] = {}
     for cell in cells:  # in seed order within each (budget, model): pairs line up by seed
         preds.setdefault(cell.budget, {}).setdefault(cell.model, []).append(cell.result["test_pred"])
-    tfidf = tfidf_predictions(params, inputs, budgets=[b for b, _ in budgets])
-    for point, runs in tfidf.items():
-        preds.setdefault(point, {})["tfidf"] = runs
-    full = full_data_point(params, inputs)
-    if full:
-        preds.setdefault("all", {}).update(full)
+    for point, runs in tfidf_predictions(params, inputs, budgets=[b for b, _ in budgets]).items():
+        preds[point]["tfidf"] = runs
     metrics = summarize(params, inputs, preds=preds, budgets=[b for b, _ in budgets])
     metrics.update(validation_gains(cells))
     write_outputs(metrics, labels=inputs.labels)
@@ -92,17 +92,17 @@ def read_inputs(params: Any, source: Path) -> Inputs:
     from llmops.models.hf import load_hf_tokenizer
     from llmops.models.inputs import EncodedTexts, encode_texts, input_template
 
-    lc, ft = params.learning_curve, params.finetune
+    lc = params.learning_curve
     tokenizer = load_hf_tokenizer(source)
     labels = read_json(DATA / "labels.json")
     label_id = {label: i for i, label in enumerate(labels)}
     train, val, test = (pd.read_parquet(DATA / f"{split}.parquet") for split in ("train", "val", "test"))
     if lc.val_subsample < len(val):
         val = val.sample(n=int(lc.val_subsample), random_state=int(params.seed))
-    template = input_template(str(ft.init))
+    template = input_template(str(params.finetune.init))
 
     def encode(df: pd.DataFrame) -> list[list[int]]:
-        return encode_texts(tokenizer, df["text"].tolist(), max_length=int(ft.max_length), template=template)
+        return encode_texts(tokenizer, df["text"].tolist(), max_length=int(lc.max_length), template=template)
 
     return Inputs(
         labels,
@@ -128,63 +128,67 @@ def usable_budgets(lc: Any, n_train: int) -> list[tuple[int, int]]:
 
 
 def train_cells(
-    params: Any, inputs: Inputs, inits: dict[str, str], budgets: list[tuple[int, int]], source: Path
+    params: Any,
+    inputs: Inputs,
+    inits: dict[str, str],
+    budgets: list[tuple[int, int]],
+    source: Path,
+    store: Path = STORE,
 ) -> list[TrainedCell]:
-    """Every (seed, budget, init) cell, trained in that order; cells finished by an earlier, killed
-    run of the same params and inputs are read back, not retrained."""
-    from llmops.label_efficiency.cells import CellStore
+    """Every (seed, budget, init) cell, in that order; cells stored by an earlier run (killed, or
+    of another curve sharing them) are read back, not retrained."""
+    from llmops.label_efficiency.cells import CellProgress, CellStore, Executor, run_cells
     from llmops.training.checkpoints import exclusive
 
-    with exclusive("learning_curve"):  # one curve run at a time appends to the cell store
-        store = CellStore(STORE, fingerprint=_fingerprint(params, source))
-        out = _run_cells(params, inputs=inputs, inits=inits, budgets=budgets, source=source, store=store)
-        store.clear()
-    return out
+    jobs = cell_jobs(params, inputs=inputs, inits=inits, budgets=budgets, source=source)
+    only_jobs = [job for _, job in jobs]
+    executor = Executor.from_config(params.data.executor, num_threads=int(params.trainer.num_threads))
+    with exclusive("learning_curve"):  # one curve run at a time trains into the store
+        results = run_cells(only_jobs, CellStore(store), executor, on_done=CellProgress(only_jobs))
+    return [
+        TrainedCell(model, budget=job.cell.budget, steps=job.steps, cell=job.cell, result=results[job.key])
+        for model, job in jobs
+    ]
 
 
-def _run_cells(
-    params: Any, inputs: Inputs, inits: dict[str, str], budgets: list[tuple[int, int]], source: Path, store: Any
-) -> list[TrainedCell]:
+def cell_jobs(
+    params: Any, inputs: Inputs, inits: dict[str, str], budgets: list[tuple[int, int]], source: Path
+) -> list[tuple[str, Any]]:
+    """(the curve's line, the cell's job) for every (seed, budget, init)."""
+    from omegaconf import OmegaConf
+
     from llmops.data.budget import nested_subsets
-    from llmops.label_efficiency.cells import Budget, Cell, fit_cell
+    from llmops.label_efficiency.cells import Cell, CellJob, source_digest
     from llmops.models.inputs import EncodedTexts
 
     lc, steps_of = params.learning_curve, dict(budgets)
+    recipe = {k: v for k, v in OmegaConf.to_container(lc).items() if k not in PLAN_KEYS}
+    trainer = OmegaConf.to_container(params.trainer)
+    digests = {init: source_digest(source, init) for init in inits.values()}
     out = []
     for seed, budget, rows in nested_subsets(inputs.train["label"].tolist(), lc.seeds, budgets=list(steps_of)):
         subset = EncodedTexts([inputs.train_ids[i] for i in rows], inputs.y_train[rows].tolist())
-        steps = steps_of[budget]
-        plan = Budget(subset, steps=steps, batch_size=int(lc.batch_size), val_every_steps=int(lc.val_every_steps))
         for model, init in inits.items():
-            cell = Cell(init, budget=budget, seed=seed)
-            if cell.name not in store.cells:
-                result = fit_cell(
-                    cell,
-                    source=source,
-                    labels=inputs.labels,
-                    budget=plan,
-                    val=inputs.val,
-                    test_ids=inputs.test_ids,
-                    pad_id=inputs.pad_id,
-                    params=params,
-                )
-                store.add(cell, result)
-                print(f"learning_curve: {cell.name}: best val macro-F1 {result['best_val_f1_macro']:.4f}")
-            out.append(TrainedCell(model, budget=budget, steps=steps, cell=cell, result=store.cells[cell.name]))
+            job = CellJob(
+                Cell(init, budget=budget, seed=seed),
+                steps=steps_of[budget],
+                source=str(source),
+                source_digest=digests[init],
+                labels=inputs.labels,
+                train=subset,
+                val=inputs.val,
+                test_ids=inputs.test_ids,
+                pad_id=inputs.pad_id,
+                recipe=recipe,
+                trainer=trainer,
+            )
+            out.append((model, job))
     return out
 
 
-def _fingerprint(params: Any, source: Path) -> dict[str, Any]:
-    from llmops.config import select
-    from llmops.data.split import processed_fingerprint
-
-    upstream = read_json(LM / "mlflow_run.json").get("run_id") if (LM / "mlflow_run.json").exists() else str(source)
-    return {"params": select(params, KEYS), "lm": upstream, "data": processed_fingerprint(DATA)}
-
-
 def tfidf_predictions(params: Any, inputs: Inputs, budgets: list[int]) -> dict[Any, list[np.ndarray]]:
-    """TF-IDF + logistic regression on each seed's subsets (the rows the cells trained on) and on
-    the whole train split: {budget or "all": [test predictions per seed]}."""
+    """TF-IDF + logistic regression on each seed's subsets (the rows the cells trained on):
+    {budget: [test predictions per seed]} (the whole train split's is evaluate's baseline)."""
     from llmops.data.budget import nested_subsets
     from llmops.evaluation.baselines import tfidf_logreg
 
@@ -192,24 +196,6 @@ def tfidf_predictions(params: Any, inputs: Inputs, budgets: list[int]) -> dict[A
     out: dict[Any, list[np.ndarray]] = {b: [] for b in budgets}
     for seed, budget, rows in nested_subsets(inputs.train["label"].tolist(), params.learning_curve.seeds, budgets):
         out[budget].append(tfidf_logreg([texts[i] for i in rows], inputs.y_train[rows], test_x=test, seed=seed))
-    if params.finetune.get("label_budget") is None:
-        out["all"] = [tfidf_logreg(texts, inputs.y_train, test_x=test, seed=int(params.seed))]
-    return out
-
-
-def full_data_point(params: Any, inputs: Inputs) -> dict[str, list[np.ndarray]]:
-    """The finetune stages' classifiers (trained on the whole train split) on the test split; none
-    when finetune.label_budget made them budget points themselves."""
-    from llmops.models.hf import load_classifier
-    from llmops.models.inputs import class_probabilities
-
-    if params.finetune.get("label_budget") is not None:
-        return {}
-    out = {}
-    for model, path in CLASSIFIERS.items():
-        if (path / "config.json").exists():  # absent when the stage was skipped (ablation=false)
-            proba = class_probabilities(load_classifier(path), inputs.test_ids, pad_id=inputs.pad_id)
-            out[model] = [proba.argmax(-1)]
     return out
 
 
@@ -221,7 +207,7 @@ def summarize(
     lc = params.learning_curve
     metrics: dict[str, Any] = {"budgets": budgets, "seeds": list(lc.seeds), "n_train": len(inputs.train)}
     for point, models in preds.items():
-        metrics[f"n_labels@{point}"] = len(inputs.train) if point == "all" else int(point)
+        metrics[f"n_labels@{point}"] = int(point)
         metrics.update(
             point_metrics(
                 inputs.y_test,
@@ -262,8 +248,7 @@ def write_outputs(metrics: dict[str, Any], labels: list[str]) -> None:
     from llmops.evaluation.report import learning_curve_png
     from llmops.label_efficiency.figures import learning_curve_rows
 
-    points = [str(b) for b in metrics["budgets"]] + (["all"] if "n_labels@all" in metrics else [])
-    rows = learning_curve_rows(metrics, points)
+    rows = learning_curve_rows(metrics, [str(b) for b in metrics["budgets"]])
     write_json(METRICS, metrics)
     write_text(CSV, pd.DataFrame(rows).to_csv(index=False))
     learning_curve_png(rows, path=PNG, title=f"test macro-F1 vs labels ({len(metrics['seeds'])} seeds)")
@@ -299,7 +284,7 @@ def log_runs(params: Any, metrics: dict[str, Any], cells: list[TrainedCell], inp
 
 
 def _print_summary(metrics: dict[str, Any], budgets: list[int]) -> None:
-    for point in [*budgets, "all"]:
+    for point in budgets:
         if f"pretrain_gain_f1@{point}" in metrics:
             low, high = metrics[f"pretrain_gain_f1@{point}_ci95"]
             tfidf = metrics.get(f"tfidf_f1_macro@{point}", float("nan"))

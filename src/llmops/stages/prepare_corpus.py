@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from llmops.cluster import ClusterUnavailable
 from llmops.config import load_stage_params
 from llmops.corpus import pipeline
 from llmops.data.cleaning import cleaner
@@ -99,7 +100,7 @@ def fit(job: pipeline.Job) -> dict[str, int]:
         shutil.rmtree(stale, ignore_errors=True)
     try:
         return {"tasks": job.tasks, **summarize(pipeline.run(job))}
-    except pipeline.ClusterUnavailable as err:
+    except ClusterUnavailable as err:
         raise StageError(str(err)) from None
 
 

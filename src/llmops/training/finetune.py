@@ -1,7 +1,8 @@
 """Fine-tune a sequence classifier on the labeled train split, keeping the best evaluation by
 validation macro-F1, as the steps the `finetune` stage calls in turn: `encode_splits` (texts to
 token ids), `build` (classifier, trainer, batches) and `fit` (train, resume, restore the best
-weights). The stage saves and logs what `fit` returns.
+weights). The stage saves and logs what `fit` returns; the learning curve's cells call the same
+`build` and `fit` with their own recipe and step count.
 
 Same launch model as pretrain: 1 or N processes (conf/trainer/), rank 0 logs and writes, a rerun
 after a crash resumes from checkpoints/<name>/."""
@@ -23,7 +24,6 @@ from llmops.models.classifier import Classifier
 from llmops.models.hf import build_classifier
 from llmops.models.inputs import EncodedTexts, PadCollate, encode_texts
 from llmops.training.callbacks import Progress, Throughput
-from llmops.training.checkpoints import StepCheckpoint
 from llmops.training.data import BatchPlan, StepLoader, steps_per_epoch, text_batches, val_loader
 from llmops.training.dist import world_size
 from llmops.training.optim import optimizer_from_config, schedule_from_config
@@ -69,42 +69,54 @@ def encode_splits(data: Path, tokenizer: Any, cfg: Any, seed: int, template: str
 
 
 def build(
-    params: Any, name: str, init: str, source: Path, splits: EncodedSplits, session: Session, tracking_uri: str
+    recipe: Any,
+    trainer_cfg: Any,
+    *,
+    init: str,
+    source: Path,
+    splits: EncodedSplits,
+    seed: int,
+    steps: int | None = None,
+    val_every_steps: int | None = None,
+    callbacks: tuple = (),
+    progress: str | None = None,
+    run: Any | None = None,
+    tracking_uri: str = "",
 ) -> FineTuning:
     """The classifier from `source` (weights or, for scratch inits, architecture only), a Trainer
-    for conf/trainer/, and per-epoch permutations of the train split as global batches."""
-    cfg, trainer_cfg = params.finetune, params.trainer
-    model = build_classifier(source, splits.labels, init, dropout=cfg.dropout, pooling=cfg.get("pooling", "last"))
-    plan = BatchPlan.from_config(cfg, world_size(trainer_cfg), "finetune")
+    for `trainer_cfg`, and per-epoch permutations of the train split as global batches. `recipe` is
+    the finetune group or the learning curve's own copy of it; `steps` (default: recipe.epochs or
+    recipe.max_steps) and `val_every_steps` (default: the recipe's, else once per epoch) set the length;
+    `progress` names the stage in a progress line (none: silent)."""
+    model = build_classifier(source, splits.labels, init, dropout=recipe.dropout, pooling=recipe.pooling)
+    plan = BatchPlan.from_config(recipe, world_size(trainer_cfg), "finetune")
     per_epoch = steps_per_epoch(len(splits.train), plan)
-    total = cfg.epochs * per_epoch if cfg.max_steps < 0 else min(cfg.max_steps, cfg.epochs * per_epoch)
+    if steps is None:
+        by_epochs = recipe.epochs * per_epoch
+        steps = by_epochs if recipe.max_steps < 0 else min(recipe.max_steps, by_epochs)
     throughput = Throughput()
-    checkpoint = StepCheckpoint(session.folder.last, cfg.checkpoint_every_steps)
     trainer = build_trainer(
         trainer_cfg,
-        run=session.run,
+        run=run,
         tracking_uri=tracking_uri,
-        callbacks=[throughput, checkpoint, Progress(name, throughput)],
+        callbacks=[throughput, *callbacks, *([Progress(progress, throughput)] if progress else [])],
         plan=plan,
-        max_steps=total,
-        val_every_steps=cfg.val_every_steps or per_epoch,
-        gradient_clip_val=cfg.grad_clip,
+        max_steps=steps,
+        val_every_steps=val_every_steps or recipe.get("val_every_steps") or per_epoch,
+        gradient_clip_val=recipe.grad_clip,
     )
     collate = PadCollate(splits.pad_id)
     train = text_batches(
         splits.train,
         plan=plan,
-        total_steps=total,
-        seed=int(params.seed),
+        total_steps=steps,
+        seed=seed,
         collate=collate,
         pin_memory=trainer.strategy.root_device.type == "cuda",
-        bucket_batches=int(cfg.get("bucket_batches", 0)),
+        bucket_batches=int(recipe.bucket_batches),
     )
-    module = Classifier(
-        model,
-        optimizer=optimizer_from_config(cfg),
-        scheduler=schedule_from_config(warmup_steps=int(cfg.warmup_ratio * total), total_steps=total, min_lr_ratio=0.0),
-    )
+    schedule = schedule_from_config(warmup_steps=int(recipe.warmup_ratio * steps), total_steps=steps, min_lr_ratio=0.0)
+    module = Classifier(model, optimizer=optimizer_from_config(recipe), scheduler=schedule)
     return FineTuning(
         module,
         trainer,
@@ -116,12 +128,13 @@ def build(
     )
 
 
-def fit(job: FineTuning, session: Session, advice: str) -> dict[str, Any]:
-    """Train (resuming from the session's last step checkpoint), make sure the final weights were
-    scored, load the best weights by validation macro-F1 and return the stage's metrics."""
+def fit(job: FineTuning, session: Session | None, advice: str) -> dict[str, Any]:
+    """Train (resuming from the session's last step checkpoint, if a session keeps them), make sure
+    the final weights were scored, load the best weights by validation macro-F1 and return the metrics."""
     trainer, module = job.trainer, job.module
     t0 = time.perf_counter()
-    fit_or_resume(trainer, module, train=job.train, val=job.val, folder=session.folder, advice=advice)
+    folder = session.folder if session else None
+    fit_or_resume(trainer, module, train=job.train, val=job.val, folder=folder, advice=advice)
     if module.best.get("step") != trainer.global_step:
         trainer.validate(module, job.val, verbose=False)
     train_time = job.throughput.earlier_elapsed_s + time.perf_counter() - t0
@@ -139,6 +152,6 @@ def fit(job: FineTuning, session: Session, advice: str) -> dict[str, Any]:
         "global_batch": job.plan.global_batch,
         "world_size": trainer.world_size,
         "val_rows_per_rank": module.val_rows,
-        "resumed_from_step": session.resume_step,
+        "resumed_from_step": session.resume_step if session else None,
         "n_params": module.model.num_parameters(),
     }
