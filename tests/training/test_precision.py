@@ -4,24 +4,17 @@ training step are bf16 (Lightning's CPU autocast), under 32-true they are fp32."
 import pytest
 import torch
 from omegaconf import OmegaConf
-from transformers import LlamaConfig
 
-from llmops.label_efficiency.cells import Cell, CellJob, fit_cell
-from llmops.models.inputs import EncodedTexts
+from llmops.label_efficiency.cells import fit_cell
 from llmops.models.lm import CausalLM
 from llmops.training.data import BatchPlan
 from llmops.training.optim import schedule_from_config
 from llmops.training.trainer import build_trainer
 
+from ..label_efficiency.jobs import tiny_config, tiny_job
+
 BF16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 NEEDS_BF16 = pytest.mark.skipif(not BF16, reason="this CPU has no native bf16 (avx512_bf16/amx): autocast is emulated")
-
-
-def _config() -> LlamaConfig:
-    return LlamaConfig(
-        vocab_size=40, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-        max_position_embeddings=16, pad_token_id=0, eos_token_id=2, bos_token_id=1,
-    )  # fmt: skip
 
 
 def _watch_training_logits(model: torch.nn.Module, seen: list) -> torch.nn.Module:
@@ -39,33 +32,14 @@ def test_a_fine_tuning_step_runs_in_the_configured_precision(tmp_path, monkeypat
     seen: list[torch.dtype] = []
     build = finetune.build_classifier
     monkeypatch.setattr(finetune, "build_classifier", lambda *a, **kw: _watch_training_logits(build(*a, **kw), seen))
-    _config().save_pretrained(tmp_path)
-    rows = EncodedTexts([[5, 6, 7, 2], [8, 9, 2], [10, 11, 12, 13, 2], [14, 2]] * 4, [0, 1, 0, 1] * 4)
-    recipe = dict(
-        batch_size=4, max_length=8, bucket_batches=0, lr=1e-3, weight_decay=0.0, layer_decay=1.0,
-        warmup_ratio=0.0, grad_clip=1.0, dropout=0.0, pooling="last", val_every_steps=2,
-    )  # fmt: skip
-    job = CellJob(
-        Cell("scratch", budget=16, seed=0),
-        steps=2,
-        source=str(tmp_path),
-        source_digest="",
-        labels=["neg", "pos"],
-        train=rows,
-        val=rows,
-        test_ids=rows.ids,
-        pad_id=0,
-        recipe=recipe,
-        trainer={"accelerator": "cpu", "precision": precision, "num_threads": 1, "log_every_n_steps": 1},
-    )
-    assert fit_cell(job)["steps"] == 2
+    assert fit_cell(tiny_job(tmp_path, precision=precision))["steps"] == 2
     assert seen and set(seen) == {dtype}
 
 
 @NEEDS_BF16
 def test_a_pretraining_step_under_bf16_runs_its_matmuls_in_bf16():
     sgd = lambda m: torch.optim.SGD(m.parameters(), lr=0.1)  # noqa: E731
-    module = CausalLM(_config(), optimizer=sgd, scheduler=schedule_from_config(0, total_steps=2, min_lr_ratio=0.0))
+    module = CausalLM(tiny_config(), optimizer=sgd, scheduler=schedule_from_config(0, total_steps=2, min_lr_ratio=0.0))
     seen: list[torch.dtype] = []
     _watch_training_logits(module.model, seen)
     cfg = {"accelerator": "cpu", "devices": 1, "num_nodes": 1, "strategy": "auto", "precision": "bf16-mixed"}
