@@ -145,6 +145,36 @@ def _exclusive(lock: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@pytest.fixture
+def two_node_ray(tmp_path_factory):
+    """A Ray cluster of two nodes on this machine, one CPU each, as `ray start` makes one; its
+    address. One such test at a time over the xdist workers (`ray stop` ends every Ray process),
+    and never `ray.init()`'s own local cluster: it leaves ~/.ray/auth_token, and a second node
+    then fails to join any later cluster. Ray keeps Unix sockets under --temp-dir, whose path
+    must stay short."""
+    import socket
+    import tempfile
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    ray = str(Path(sys.executable).parent / "ray")
+    with _exclusive(root / "ray.lock"):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+        common = ["--num-cpus=1", "--disable-usage-stats"]
+        head = [ray, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}"]
+        try:
+            subprocess.run([*head, *common], check=True, capture_output=True)
+            subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", *common], check=True, capture_output=True)
+            yield f"127.0.0.1:{port}"
+        finally:
+            subprocess.run([ray, "stop", "--force"], capture_output=True)
+            shutil.rmtree(temp, ignore_errors=True)
+
+
 def built_once(tmp_path_factory, name: str, build) -> tuple[Path, dict]:
     """`build(folder) -> dict` run once per test session, by whichever xdist worker asks first;
     the other waits on a file lock and then reads the same folder (its tests only read it, or copy

@@ -149,34 +149,6 @@ def test_the_prepared_corpus_gate_reports_every_exclusion_share_and_refuses_a_lo
     assert "every input document is either kept or excluded with a reason" in capsys.readouterr().err
 
 
-@pytest.fixture
-def two_node_ray():
-    """A Ray cluster of two nodes on this machine, one CPU each, as `ray start` makes one; its
-    address. Ray keeps Unix sockets under --temp-dir, whose path must stay short."""
-    import socket
-    import subprocess
-    import sys
-    import tempfile
-
-    ray = str(Path(sys.executable).parent / "ray")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    common = ["--num-cpus=1", "--disable-usage-stats"]
-    try:
-        subprocess.run(
-            [ray, "start", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}", *common],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", *common], check=True, capture_output=True)
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([ray, "stop", "--force"], capture_output=True)
-        shutil.rmtree(temp, ignore_errors=True)
-
-
 @pytest.mark.slow
 def test_a_two_node_ray_cluster_makes_the_shards_one_local_worker_makes(planted, two_node_ray):
     """data.executor.kind=ray: the same output bytes (so the same dedup decisions and token counts)

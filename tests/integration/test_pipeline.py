@@ -298,14 +298,16 @@ def test_exp_runs_then_plain_dvc_repro_and_exp_apply(own_copy):
     names = []
     finetuned = ["params", "finetune@pretrained", "finetune@scratch", "drift_reference", "evaluate"]
     # tracking.* is evaluate's alone (the experiments also drop the session's tracking.register=true)
-    for key, rerun in (
-        ("tracking.champion_margin=0.02", ["params", "evaluate"]),
-        ("finetune.lr=0.004", finetuned),
-        ("learning_curve.lr=0.004", ["params", "learning_curve", "evaluate"]),
+    for keys, rerun in (
+        (["tracking.champion_margin=0.02"], ["params", "evaluate"]),
+        (["finetune.lr=0.004"], finetuned),
+        # the curve's own lr on top of the workspace's finetune.lr: the curve and evaluate only
+        (["finetune.lr=0.004", "learning_curve.lr=0.004"], ["params", "learning_curve", "evaluate"]),
     ):
-        proc = run(["dvc", "exp", "run", "-S", "experiment=ci", "-S", key], cwd=ws, env=env)
+        sets = [arg for key in ["experiment=ci", *keys] for arg in ("-S", key)]
+        proc = run(["dvc", "exp", "run", *sets], cwd=ws, env=env)
         assert stages_run(proc.stdout) == rerun
-        assert read(ws, "reports/runs/params.json")["overrides"] == ["experiment=ci", key]
+        assert read(ws, "reports/runs/params.json")["overrides"] == ["experiment=ci", *keys]
         assert read(ws, "reports/runs/registry.json")["registered"] is False  # exploratory: no registry
         again = run(["dvc", "repro"], cwd=ws, env=env)
         assert stages_run(again.stdout) == [] and "Traceback" not in again.stdout + again.stderr

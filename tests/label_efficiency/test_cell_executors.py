@@ -19,9 +19,9 @@ def _results(tmp_path, executor: Executor, name: str) -> list[dict]:
     return [out[job.key] for job in jobs]
 
 
-def test_the_process_pool_and_ray_give_what_one_process_gives(tmp_path):
+def test_the_process_pool_and_ray_give_what_one_process_gives(tmp_path, two_node_ray):
     alone = _results(tmp_path, Executor(workers=1), "alone")
-    for name, executor in (("pool", Executor(workers=2)), ("ray", Executor(kind="ray"))):
+    for name, executor in (("pool", Executor(workers=2)), ("ray", Executor(kind="ray", address=two_node_ray))):
         for a, b in zip(alone, _results(tmp_path, executor, name), strict=True):
             assert (a["best_val_f1_macro"], a["best_step"], a["steps"]) == (b["best_val_f1_macro"], b["best_step"], 4)
             assert np.array_equal(a["test_pred"], b["test_pred"]), name
