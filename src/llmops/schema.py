@@ -37,7 +37,7 @@ class Split(Group):
 
 class Preprocess(Group):
     min_chars: NonNegativeInt
-    max_chars: Count
+    max_chars: Count | None = None
     corpus_val_fraction: Fraction
     near_dup_threshold: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
 
@@ -47,7 +47,7 @@ class Validation(Group):
     min_rows_per_class: Count
     min_class_share: Fraction
     min_chars: NonNegativeInt
-    max_chars: Count
+    max_chars: Count | None = None
     max_duplicate_share: Fraction
     max_encoding_damage_share: Fraction
     max_rejected_share: Fraction
@@ -168,7 +168,8 @@ class Recipe(Group):
     """How a classifier is fine-tuned: the finetune stage's and the learning curve's own copy."""
 
     batch_size: Count
-    max_length: Annotated[int, Field(ge=2)]
+    max_length: Annotated[int, Field(ge=2)] | Literal["auto"]
+    truncation: Literal["head", "head_tail"]
     bucket_batches: NonNegativeInt
     lr: Rate
     weight_decay: NonNegative

@@ -87,8 +87,14 @@ def facts():
                 "floors": {"domain_auc": 0.55, "label_js": 0.1},
             },
             "pretraining": {"in_domain_tokens": 76543, "in_domain_epochs": 21.4},
-            "max_length": 48,
-            "truncation_share": 0.0371,
+            "reading": {
+                "max_length": 128,
+                "rule": "auto: train texts' 99th percentile 231 tokens, model context 128",
+                "truncation": "head_tail",
+                "cut_share": 0.0371,
+                "read_share": 0.8766,
+                "median_tokens": 97.0,
+            },
             "non_ascii_share": 0.0123,
             "lineage": {"evaluate MLflow run": "run0123456789", "git commit": "f" * 40},
             "registry": {"registered": True, "version": 3, "decision": "challenger", "reason": "below the champion"},
@@ -109,6 +115,8 @@ def test_every_number_comes_from_the_facts_and_nothing_is_left_unfilled(facts):
     assert "| 40 | 0.3131 | 0.2929 | +0.0202 | [-0.0303, +0.0707] |" in card  # the learning curve row
     assert "| `negative` | 41 | 5 | 4 |" in card  # the confusion matrix
     assert "| `domain_auc` | 0.5678 | 0.5789 | 0.5500 |" in card and "432 rows" in card and "234 labels" in card
+    assert "up to 128 tokens" in card and "99th percentile 231 tokens" in card and "87.7% of a test text" in card
+    assert "their first 31 and last 96 tokens" in card
     # the model-index the Hub reads: the same figures in the YAML front matter
     parsed = {r.metric_type: r.metric_value for r in ModelCard(card).data.eval_results}
     assert parsed == {"accuracy": 0.6789, "f1": 0.4321}

@@ -385,22 +385,54 @@ def test_many_swallowed_records_stop_at_validate(workspace, capsys):
     assert failed == "validate" and "of texts over 20 lines" in err, err
 
 
-def test_preprocess_refuses_to_drop_more_than_the_configured_share(workspace, capsys, tmp_path):
+def test_preprocess_refusal_names_each_key_and_the_value_that_keeps_the_rows(workspace, capsys, tmp_path):
     from llmops.stages import preprocess
 
-    # 60 distinct two-letter texts: valid rows, shorter than data.preprocess.min_chars (3)
+    # 60 distinct two-letter texts (shorter than data.preprocess.min_chars, 3) and 40 of 600
+    # characters (longer than the max_chars set here): valid rows the length rules drop
     short = [
         (a + b, "pos" if i % 2 else "neg")
         for i, (a, b) in enumerate(zip("abcdefghij" * 6, ("klmnopqrstuvwxyz" * 4)[:60], strict=True))
     ]
-    path = workspace("data.csv", _csv(GOOD + short), "data.validation.max_dropped_share=0.2")
+    long = [(f"{i:03d} " + "word " * (119 + i % 3), "pos" if i % 2 else "neg") for i in range(40)]
+    overrides = ("data.validation.max_dropped_share=0.2", "data.preprocess.max_chars=500")
+    path = workspace("data.csv", _csv(GOOD + short + long), *overrides)
     failed, err = run_gate(capsys, path)
     assert failed is None, err
     assert run_main(preprocess.main) == 1
     err = capsys.readouterr().err
-    assert "data/validated/labeled.parquet: cleaning and dedup would drop" in err, err
-    assert "data.validation.max_dropped_share=0.2" in err, err
-    assert "dropped_length 60" in err and not (tmp_path / "data/processed").exists()
+    golden = (
+        "preprocess: error: data/validated/labeled.parquet: cleaning and dedup would drop 100 of 300 rows "
+        "(33% > data.validation.max_dropped_share=0.2): 40 longer than data.preprocess.max_chars=500 "
+        "(keeping them needs data.preprocess.max_chars >= 608, or null for no limit); 60 shorter than "
+        "data.preprocess.min_chars=3 (data.preprocess.min_chars=1 keeps every non-empty text). To keep them: "
+        'make repro OVERRIDES="data=files data.labeled.path=data.csv data.corpus.include_default=false '
+        'data.validation.max_dropped_share=0.2 data.preprocess.max_chars=700 data.preprocess.min_chars=1"\n'
+    )
+    assert err == golden, err
+    assert not (tmp_path / "data/processed").exists()
+
+
+def test_own_data_keeps_long_texts_through_preprocess_and_reads_them_whole(workspace, capsys, tmp_path):
+    """data=files: 2,000+ character texts are not dropped for their length, and fine-tuning's
+    max_length follows their token lengths (up to the model's context)."""
+    from llmops.stages import preprocess
+
+    long = [
+        (
+            f"review {i}: " + ("the ride was great " if i % 2 else "the traffic was awful ") * 110,
+            "pos" if i % 2 else "neg",
+        )
+        for i in range(150)
+    ]
+    path = workspace("data.csv", _csv(GOOD + long))
+    failed, err = run_gate(capsys, path)
+    assert failed is None, err
+    assert run_main(preprocess.main) == 0, capsys.readouterr().err
+    stats = json.loads((tmp_path / "data/processed/stats.json").read_text())
+    assert stats["dropped_long"] == 0 and stats["dropped_short"] == 0, stats
+    kept = pd.concat(pd.read_parquet(tmp_path / f"data/processed/{s}.parquet") for s in ("train", "val", "test"))
+    assert (kept["text"].str.len() >= 2000).sum() > 100, kept["text"].str.len().describe()
 
 
 def test_hf_source_offline_fails_at_once(workspace, capsys, monkeypatch, tmp_path):

@@ -251,10 +251,7 @@ def limitations(facts: dict) -> list[str]:
     out.append(
         f"The rarest class in training, {_code(rare)}, is {counts[rare] / sum(counts.values()):.1%} of the train split."
     )
-    out.append(
-        f"{facts['truncation_share']:.1%} of test texts are longer than `finetune.max_length` "
-        f"({facts['max_length']} tokens) and are cut there: the model never reads their end."
-    )
+    out.append(reading_note(facts["reading"]))
     out.append(
         f"The pipeline does not detect language; {facts['non_ascii_share']:.1%} of training texts hold a "
         "letter outside ASCII. Texts unlike the training data (another language, domain or time) are "
@@ -476,3 +473,15 @@ def summary(facts: dict) -> str:
         ]
     )
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
+
+
+def reading_note(r: dict) -> str:
+    """How much of each text the model reads: its max_length and how it was chosen, the cut share."""
+    room = r["max_length"] - 1  # the EOS or the template's special tokens take the rest
+    cut = f"first {room}" if r["truncation"] == "head" else f"first {room // 4} and last {room - room // 4}"
+    return (
+        f"The model reads up to {r['max_length']} tokens of a text (`finetune.max_length`, {r['rule']}); the "
+        f"median test text has {r['median_tokens']:.0f}. {r['cut_share']:.1%} of test texts are longer: the model "
+        f"reads their {cut} tokens (`finetune.truncation={r['truncation']}`). On average it reads "
+        f"{r['read_share']:.1%} of a test text's tokens."
+    )

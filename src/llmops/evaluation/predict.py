@@ -13,7 +13,7 @@ from llmops.models.inputs import class_probabilities, encode_texts
 
 
 class TextClassifier:
-    def __init__(self, model_dir: str | Path, max_length: int = 128):
+    def __init__(self, model_dir: str | Path):
         model_dir = Path(model_dir)
         self.model = load_classifier(model_dir).eval()
         self.tokenizer = load_hf_tokenizer(model_dir)
@@ -22,26 +22,20 @@ class TextClassifier:
         self.clean = cleaner(_Cfg(json.loads(pp_file.read_text()))) if pp_file.exists() else (lambda t: t)
         inputs = _read_inputs(model_dir)
         self.template = inputs.get("template", "eos")
-        self.max_length = int(inputs.get("max_length", max_length))
+        self.max_length = int(inputs.get("max_length", 128))
+        self.truncation = inputs.get("truncation", "head")
+        self.max_length_rule = inputs.get("max_length_rule", "set")
 
     def predict_proba(self, texts: list[str], batch_size: int = 128) -> np.ndarray:
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        ids = encode_texts(
-            self.tokenizer, [self.clean(t) for t in texts], max_length=self.max_length, template=self.template
-        )
+        cleaned = [self.clean(t) for t in texts]
+        ids = encode_texts(self.tokenizer, cleaned, self.max_length, template=self.template, truncation=self.truncation)
         return class_probabilities(self.model, ids, pad_id=self.tokenizer.pad_token_id, batch_size=batch_size)
 
 
-def token_counts(tokenizer, cleaned: list[str]) -> np.ndarray:
-    """Tokens a classifier reads per (already cleaned) text before truncation, the EOS it reads
-    last included: above its max_length, a text is cut."""
-    ids = tokenizer(cleaned, add_special_tokens=False, verbose=False)["input_ids"]
-    return np.array([len(x) + 1 for x in ids], dtype=np.int64)
-
-
 def _read_inputs(model_dir: Path) -> dict:
-    """inputs.json (the input template and max_length the model was trained with); classifiers
+    """inputs.json (the input template, max_length and truncation the model was trained with); classifiers
     saved before it was named so carry encoding.json with {"mode": ...}."""
     if (model_dir / "inputs.json").exists():
         return json.loads((model_dir / "inputs.json").read_text())

@@ -14,14 +14,75 @@ def input_template(init: str) -> str:
     return "special" if init in ("hf", "hf_scratch") else "eos"
 
 
-def encode_texts(tokenizer, texts: list[str], max_length: int, template: str = "eos") -> list[list[int]]:
-    """`eos` (our LMs): no special tokens, truncate to max_length - 1 and end every text with EOS,
-    the token the classifier pools. `special` (HF checkpoints): the tokenizer's own template,
-    e.g. [CLS] text [SEP]."""
+def encode_texts(
+    tokenizer, texts: list[str], max_length: int, template: str = "eos", truncation: str = "head"
+) -> list[list[int]]:
+    """`eos` (our LMs): no special tokens, at most max_length - 1 text tokens and EOS last, the
+    token the classifier pools. `special` (HF checkpoints): the tokenizer's own template, e.g.
+    [CLS] text [SEP]. A longer text is cut by `truncation` (`cut`)."""
     if template == "special":
-        return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    enc = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length - 1)
-    return [ids + [tokenizer.eos_token_id] for ids in enc["input_ids"]]
+        if truncation == "head":
+            return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+        room = max_length - tokenizer.num_special_tokens_to_add()
+        body = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        return [tokenizer.build_inputs_with_special_tokens(cut(ids, room, truncation)) for ids in body]
+    if truncation == "head":  # the tokenizer stops at the limit: long texts cost no more than that
+        enc = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length - 1)
+        return [ids + [tokenizer.eos_token_id] for ids in enc["input_ids"]]
+    body = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+    return [cut(ids, max_length - 1, truncation) + [tokenizer.eos_token_id] for ids in body]
+
+
+def cut(ids: list[int], room: int, truncation: str) -> list[int]:
+    """At most `room` tokens of a text: its first ones (`head`), or its first quarter and its
+    last three quarters (`head_tail`: a review's verdict is often at its end; Sun et al. 2019
+    found 128 head + 382 tail tokens best for long reviews)."""
+    if len(ids) <= room:
+        return ids
+    if truncation == "head":
+        return ids[:room]
+    head = room // 4
+    return ids[:head] + ids[len(ids) - (room - head) :]
+
+
+def token_counts(tokenizer, texts: list[str], template: str = "eos"):
+    """Tokens a classifier would read per (already cleaned) text if nothing were cut, its
+    template's special tokens included: above max_length, a text is cut."""
+    import numpy as np
+
+    ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+    extra = 1 if template == "eos" else tokenizer.num_special_tokens_to_add()
+    return np.array([len(x) + extra for x in ids], dtype=np.int64)
+
+
+def resolve_max_length(setting: int | str, tokenizer, train_texts: list[str], template: str) -> tuple[int, str]:
+    """The max_length a classifier trains and predicts with, and how it was chosen. `auto`: the
+    99th percentile of the train texts' token counts, rounded up to a multiple of 32 so that a few
+    texts more or less do not move it, at most the model's context; fixed from the train split
+    alone, before training. The tweets get 64 (their 99th percentile is 52 tokens)."""
+    import numpy as np
+
+    if setting != "auto":
+        return int(setting), "set"
+    counts = token_counts(tokenizer, train_texts, template)
+    p99 = float(np.percentile(counts, 99)) if len(counts) else 1.0
+    context = model_context(tokenizer)
+    chosen = int(min(context, 32 * np.ceil(p99 / 32)))
+    return chosen, f"auto: train texts' 99th percentile {p99:.0f} tokens, model context {context}"
+
+
+def model_context(tokenizer) -> int:
+    """The longest input the model takes, as its tokenizer records it (ours: model.context_length)."""
+    limit = int(tokenizer.model_max_length)
+    return limit if limit < 1_000_000 else 512  # transformers' "no limit" sentinel: BERT-sized
+
+
+def read_shares(lengths, max_length: int):
+    """Per text, the share of its tokens the model reads at `max_length` (1.0 when it is not cut)."""
+    import numpy as np
+
+    lengths = np.asarray(lengths, dtype=np.float64)
+    return np.minimum(1.0, max_length / np.maximum(lengths, 1.0))
 
 
 class EncodedTexts(Dataset):

@@ -113,8 +113,7 @@ def _side(clf, batch: pd.DataFrame, labels: list[str] | None, lm=None) -> drift.
     """The model's view of a sample: its cleaned texts scored now (and their NLL under the LM,
     when given), or, for requests logged as sha256 only, the probabilities logged when they were
     served (no texts, so no text statistics)."""
-    from llmops.evaluation.predict import token_counts
-    from llmops.models.inputs import encode_texts
+    from llmops.models.inputs import encode_texts, token_counts
     from llmops.models.signals import pooled_embeddings
 
     if batch["text"].isna().any():
@@ -127,11 +126,11 @@ def _side(clf, batch: pd.DataFrame, labels: list[str] | None, lm=None) -> drift.
         labels=labels,
         pred=probs.argmax(-1),
         conf=probs.max(-1),
-        lengths=token_counts(clf.tokenizer, cleaned),
+        lengths=token_counts(clf.tokenizer, cleaned, clf.template),
         nll=lm.mean_nll(cleaned) if lm is not None else None,
         emb=pooled_embeddings(
             clf.model,
-            encode_texts(clf.tokenizer, cleaned, max_length=clf.max_length, template=clf.template),
+            encode_texts(clf.tokenizer, cleaned, clf.max_length, template=clf.template, truncation=clf.truncation),
             pad_id=clf.tokenizer.pad_token_id,
         ),
     )

@@ -70,6 +70,8 @@ def main() -> int:
         curve = {**curve, **full_data_point(m, n_train=len(train))}
     facts = card_facts(params, labels=labels, m=m, train=train, test=test, y_test=y_test, pred=pred)
     facts["learning_curve"] = curve
+    reading = facts["reading"]
+    m.update(max_length=reading["max_length"], cut_share=reading["cut_share"], read_share=reading["read_share"])
     lineage = read_json(MODEL / "mlflow_run.json")
     with stage_run("evaluate", params, ["seed"], tags={"llmops.upstream.finetune_run": lineage["run_id"]}):
         write_reports(m, labels=labels, y_test=y_test, pred=pred, curve=curve)
@@ -86,7 +88,9 @@ def main() -> int:
     )
     print(
         f"evaluate: accuracy {m['accuracy']:.3f}, macro-F1 {m['f1_macro']:.3f} "
-        f"(TF-IDF {m['baseline_tfidf_f1_macro']:.3f}, majority acc {m['baseline_majority_accuracy']:.3f}{scratch})"
+        f"(TF-IDF {m['baseline_tfidf_f1_macro']:.3f}, majority acc {m['baseline_majority_accuracy']:.3f}{scratch}); "
+        f"reads {m['read_share']:.1%} of a test text's tokens on average ({m['cut_share']:.1%} cut at "
+        f"{m['max_length']} tokens, {reading['truncation']})"
     )
     advice = pretraining_advice(facts["learning_curve"], facts["pretraining"])
     if advice:
@@ -106,7 +110,7 @@ def score(
 
     seed, n, texts = int(params.seed), len(labels), test["text"].tolist()
     # test texts are already cleaned by preprocess; the saved cleaner is idempotent on them
-    pred = TextClassifier(MODEL, max_length=int(params.finetune.max_length)).predict_proba(texts).argmax(-1)
+    pred = TextClassifier(MODEL).predict_proba(texts).argmax(-1)
     m = classification_metrics(y_test, pred, n_classes=n, labels=labels)
     tfidf_pred = baselines.tfidf_logreg(train["text"].tolist(), y_train, test_x=texts, seed=seed)
     for name, base in (("majority", baselines.majority(y_train, len(test))), ("tfidf", tfidf_pred)):
@@ -148,19 +152,21 @@ def card_facts(
 ) -> dict:
     """What the model card says, from files only: the metrics with bootstrap intervals, the
     confusion matrix, the data's sources, splits, class balance and dropped rows, the params, and
-    the share of test texts cut at finetune.max_length (main adds the learning curve)."""
+    how much of the test texts the model reads at the max_length it was trained with (main adds
+    the learning curve)."""
     from omegaconf import OmegaConf
     from sklearn.metrics import confusion_matrix
 
     from llmops.data.split import processed_fingerprint
     from llmops.evaluation.model_card import bootstrap_intervals
-    from llmops.evaluation.predict import token_counts
-    from llmops.models.hf import load_hf_tokenizer
+    from llmops.evaluation.predict import TextClassifier
+    from llmops.models.inputs import read_shares, token_counts
 
     stats = read_json(DATA / "stats.json")
     not_dropped = {"validated_rows", "train_rows", "val_rows", "test_rows", "conflicting_texts"}
-    max_length = int(params.finetune.max_length)
-    lengths = token_counts(load_hf_tokenizer(MODEL), test["text"].tolist())  # cleaned by preprocess
+    not_dropped.add("longest_dropped_chars")  # a length, the refusal's
+    clf = TextClassifier(MODEL)  # what the model reads: inputs.json's max_length and truncation
+    lengths = token_counts(clf.tokenizer, test["text"].tolist(), clf.template)  # cleaned by preprocess
     counts = train["label"].value_counts()
     return {
         "model_name": _model_name(params),
@@ -183,8 +189,14 @@ def card_facts(
         },
         "pretraining": read_json(PRETRAIN) if PRETRAIN.exists() else None,
         "drift": read_json(DRIFT_REFERENCE) if DRIFT_REFERENCE.exists() else None,
-        "max_length": max_length,
-        "truncation_share": float(np.mean(lengths > max_length)) if len(lengths) else 0.0,
+        "reading": {
+            "max_length": clf.max_length,
+            "rule": clf.max_length_rule,
+            "truncation": clf.truncation,
+            "cut_share": float(np.mean(lengths > clf.max_length)) if len(lengths) else 0.0,
+            "read_share": float(np.mean(read_shares(lengths, clf.max_length))) if len(lengths) else 1.0,
+            "median_tokens": float(np.median(lengths)) if len(lengths) else 0.0,
+        },
         "non_ascii_share": float(train["text"].map(lambda t: any(c.isalpha() and ord(c) > 127 for c in t)).mean()),
     }
 

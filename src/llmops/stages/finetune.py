@@ -109,13 +109,11 @@ def train(params, variant: Variant, init: str) -> int:
             tracking_uri=tracking_uri(params),
         )
         metrics = {**finetune.fit(job, session, advice="lower finetune.lr to start fresh"), "init": init}
+        metrics.update(max_length=splits.max_length, max_length_rule=splits.max_length_rule)
         if not session.rank_zero:
             return 0
-        files = {
-            "preprocess.json": dict(params.data.preprocess),  # predict must clean text the same way
-            "inputs.json": {"template": template, "max_length": int(cfg.max_length)},
-            "mlflow_run.json": run_ref(session.run),
-        }
+        files = _model_files(params, template, splits)
+        files["mlflow_run.json"] = run_ref(session.run)
         save_hf_model(variant.out, job.module.model, tokenizer=tokenizer, files=files)
         write_json(variant.metrics, metrics)
         log_training_outputs(
@@ -130,9 +128,19 @@ def train(params, variant: Variant, init: str) -> int:
     print(
         f"{variant.name}: {init} init, best val macro-F1 {metrics['best_val_f1_macro']:.4f} at step "
         f"{metrics['best_step']} of {metrics['steps']} ({metrics['train_time_s']:.0f} s, "
-        f"{metrics['epochs']:.2f} epochs) -> {variant.out}/"
+        f"{metrics['epochs']:.2f} epochs; texts read up to {splits.max_length} tokens, {cfg.truncation}, "
+        f"{splits.max_length_rule}) -> {variant.out}/"
     )
     return 0
+
+
+def _model_files(params, template: str, splits) -> dict[str, dict]:
+    """What prediction must do as training did: clean the text alike, and read it alike."""
+    inputs = {"template": template, "max_length": splits.max_length, "max_length_rule": splits.max_length_rule}
+    return {
+        "preprocess.json": dict(params.data.preprocess),
+        "inputs.json": {**inputs, "truncation": str(params.finetune.truncation)},
+    }
 
 
 if __name__ == "__main__":

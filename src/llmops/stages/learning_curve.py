@@ -14,6 +14,7 @@ determines them, so a killed or repeated run trains only the cells it has not se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,9 @@ def main() -> int:
 
 
 def read_inputs(params: Any, source: Path) -> Inputs:
-    """The splits, tokenized once for every cell with the fine-tuning's input template."""
+    """The splits, tokenized once for every cell."""
     from llmops.models.hf import load_hf_tokenizer
-    from llmops.models.inputs import EncodedTexts, encode_texts, input_template
+    from llmops.models.inputs import EncodedTexts
 
     lc = params.learning_curve
     tokenizer = load_hf_tokenizer(source)
@@ -97,11 +98,7 @@ def read_inputs(params: Any, source: Path) -> Inputs:
     train, val, test = (pd.read_parquet(DATA / f"{split}.parquet") for split in ("train", "val", "test"))
     if lc.val_subsample < len(val):
         val = val.sample(n=int(lc.val_subsample), random_state=int(params.seed))
-    template = input_template(str(params.finetune.init))
-
-    def encode(df: pd.DataFrame) -> list[list[int]]:
-        return encode_texts(tokenizer, df["text"].tolist(), max_length=int(lc.max_length), template=template)
-
+    encode = encoder(params, tokenizer, train)
     return Inputs(
         labels,
         train=train,
@@ -113,6 +110,18 @@ def read_inputs(params: Any, source: Path) -> Inputs:
         y_test=test["label"].map(label_id).to_numpy(),
         pad_id=tokenizer.pad_token_id,
     )
+
+
+def encoder(params: Any, tokenizer: Any, train: pd.DataFrame) -> Callable[[pd.DataFrame], list[list[int]]]:
+    """A frame's texts as the cells' token ids: the fine-tuning's input template, the curve's own
+    max_length (`auto`: chosen on the whole train split, as the finetune stage does) and truncation."""
+    from llmops.models.inputs import encode_texts, input_template, resolve_max_length
+
+    lc = params.learning_curve
+    template = input_template(str(params.finetune.init))
+    max_length, _ = resolve_max_length(lc.max_length, tokenizer, train["text"].tolist(), template=template)
+    cut = str(lc.truncation)
+    return lambda df: encode_texts(tokenizer, df["text"].tolist(), max_length, template=template, truncation=cut)
 
 
 def usable_budgets(lc: Any, n_train: int) -> list[tuple[int, int]]:

@@ -8,6 +8,7 @@ limit: docs/data.md). The unlabeled corpus is the prepare_corpus stage's (datatr
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +39,7 @@ def main() -> int:
     remove_outputs(OUT)
     stats: dict[str, int] = {}
     labeled = _clean_labeled(pp, latin1=_latin1_sources(IN / "manifest.json"), stats=stats)
-    too_many = _dropped_too_many(stats, kept=len(labeled), limit=float(data.validation.max_dropped_share))
+    too_many = _dropped_too_many(stats, kept=len(labeled), pp=pp, limit=float(data.validation.max_dropped_share))
     if too_many:
         raise StageError(too_many, params=params, keys=("data.preprocess", "seed"), metrics=stats)
     labels = list(data.labels) if data.get("labels") else _label_order(labeled["label"].unique().tolist())
@@ -95,9 +96,13 @@ def _clean_labeled(pp, latin1: set[str], stats: dict[str, int]) -> pd.DataFrame:
     for rows, clean in ((repaired, cleaner(pp, latin1_source=True)), (~repaired, cleaner(pp))):
         text[rows] = _clean_each(labeled.loc[rows, "text"], clean)
     labeled = labeled.assign(text=text)
-    in_bounds = labeled["text"].str.len().between(pp.min_chars, pp.max_chars)
-    stats["dropped_length"] = int((~in_bounds).sum())
-    labeled, dedup_stats = dedup_labeled(labeled[in_bounds])
+    chars = labeled["text"].str.len()
+    short = chars < pp.min_chars
+    long = chars > pp.max_chars if pp.get("max_chars") is not None else pd.Series(False, index=chars.index)
+    stats.update(dropped_short=int(short.sum()), dropped_long=int(long.sum()))
+    if long.any():  # what a refusal names: the limit that would have kept them
+        stats["longest_dropped_chars"] = int(chars[long].max())
+    labeled, dedup_stats = dedup_labeled(labeled[~(short | long)])
     stats.update(dedup_stats)
     if pp.get("near_dup_threshold"):
         near = near_duplicates(labeled["text"].tolist(), float(pp.near_dup_threshold))
@@ -106,19 +111,58 @@ def _clean_labeled(pp, latin1: set[str], stats: dict[str, int]) -> pd.DataFrame:
     return labeled
 
 
-def _dropped_too_many(stats: dict[str, int], kept: int, limit: float) -> str | None:
+def _dropped_too_many(stats: dict[str, int], kept: int, pp, limit: float) -> str | None:
     """Rows are never dropped silently: every reason is counted in `stats` (and stats.json), and a
-    share of validated rows above data.validation.max_dropped_share fails the stage, by reason."""
+    share of validated rows above data.validation.max_dropped_share fails the stage with one line
+    naming, per reason, the key that set it and the value that would have kept the rows, then the
+    command that sets them."""
     total = stats["validated_rows"]
     share = (total - kept) / max(1, total)
     if share <= limit:
         return None
-    reasons = ("repeated_raw_rows", "conflicting_rows", "dropped_length", "duplicate_rows", "near_duplicate_rows")
-    detail = ", ".join(f"{r} {stats[r]}" for r in reasons if stats.get(r))
+    reasons, fixes = [], {}
+    if stats.get("dropped_long"):
+        need = stats["longest_dropped_chars"]
+        reasons.append(
+            f"{stats['dropped_long']} longer than data.preprocess.max_chars={pp.max_chars} (keeping them needs "
+            f"data.preprocess.max_chars >= {need:,}, or null for no limit)"
+        )
+        fixes["data.preprocess.max_chars"] = _round_up(need)
+    if stats.get("dropped_short"):
+        reasons.append(
+            f"{stats['dropped_short']} shorter than data.preprocess.min_chars={pp.min_chars} "
+            "(data.preprocess.min_chars=1 keeps every non-empty text)"
+        )
+        fixes["data.preprocess.min_chars"] = 1
+    if stats.get("near_duplicate_rows"):
+        reasons.append(
+            f"{stats['near_duplicate_rows']} near duplicates at data.preprocess.near_dup_threshold="
+            f"{pp.near_dup_threshold} (null keeps them)"
+        )
+    for reason in ("repeated_raw_rows", "conflicting_rows", "duplicate_rows"):  # no key keeps these
+        if stats.get(reason):
+            reasons.append(f"{stats[reason]} {reason}")
+    if not fixes:
+        fixes["data.validation.max_dropped_share"] = math.ceil(share * 100) / 100
     return (
         f"{IN / 'labeled.parquet'}: cleaning and dedup would drop {total - kept} of {total} rows "
-        f"({share:.0%} > data.validation.max_dropped_share={limit:g}): {detail}"
+        f"({share:.0%} > data.validation.max_dropped_share={limit:g}): {'; '.join(reasons)}. "
+        f"To keep them: {_rerun_with(fixes)}"
     )
+
+
+def _round_up(n: int) -> int:
+    """A limit a little above `n` that reads well: 4,210 -> 5,000; 731 -> 800."""
+    step = 10 ** max(0, len(str(n)) - 1)
+    return math.ceil((n + 1) / step) * step
+
+
+def _rerun_with(settings: dict[str, object]) -> str:
+    """`make repro` with this params.yaml's own overrides and `settings` on top."""
+    from llmops.config import recorded_overrides
+
+    kept = [o for o in recorded_overrides() if o.split("=", 1)[0].lstrip("+~") not in settings]
+    return 'make repro OVERRIDES="' + " ".join([*kept, *(f"{k}={v}" for k, v in settings.items())]) + '"'
 
 
 def _distinct_labeled(path: Path, stats: dict[str, int]) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from llmops.data.budget import budget_rows
 from llmops.io import read_json
 from llmops.models.classifier import Classifier
 from llmops.models.hf import build_classifier
-from llmops.models.inputs import EncodedTexts, PadCollate, encode_texts
+from llmops.models.inputs import EncodedTexts, PadCollate, encode_texts, resolve_max_length
 from llmops.training.callbacks import Progress, Throughput
 from llmops.training.data import BatchPlan, StepLoader, steps_per_epoch, text_batches, val_loader
 from llmops.training.dist import world_size
@@ -37,6 +37,8 @@ class EncodedSplits:
     train: EncodedTexts
     val: EncodedTexts
     pad_id: int
+    max_length: int  # the recipe's, or what `auto` chose (`max_length_rule` says which)
+    max_length_rule: str
 
 
 @dataclass
@@ -53,19 +55,22 @@ class FineTuning:
 def encode_splits(data: Path, tokenizer: Any, cfg: Any, seed: int, template: str) -> EncodedSplits:
     """The train split (or its `cfg.label_budget`-row stratified subset) and the validation split
     (or `cfg.val_subsample` fixed texts of it) as token ids under the model's input template, with
-    label ids in labels.json's order."""
+    label ids in labels.json's order. `max_length: auto` is chosen on the whole train split."""
     labels = read_json(data / "labels.json")
     label_id = {label: i for i, label in enumerate(labels)}
     train_df, val_df = pd.read_parquet(data / "train.parquet"), pd.read_parquet(data / "val.parquet")
+    max_length, rule = resolve_max_length(cfg.max_length, tokenizer, train_df["text"].tolist(), template=template)
     train_df = train_df.iloc[budget_rows(train_df["label"].tolist(), cfg.get("label_budget"), seed=seed)]
     if cfg.val_subsample and cfg.val_subsample < len(val_df):
         val_df = val_df.sample(n=int(cfg.val_subsample), random_state=seed)
 
     def encoded(df: pd.DataFrame) -> EncodedTexts:
-        ids = encode_texts(tokenizer, df["text"].tolist(), max_length=int(cfg.max_length), template=template)
+        ids = encode_texts(tokenizer, df["text"].tolist(), max_length, template=template, truncation=cfg.truncation)
         return EncodedTexts(ids, [label_id[label] for label in df["label"]])
 
-    return EncodedSplits(labels, encoded(train_df), val=encoded(val_df), pad_id=tokenizer.pad_token_id)
+    train, val = encoded(train_df), encoded(val_df)
+    pad_id = tokenizer.pad_token_id
+    return EncodedSplits(labels, train, val=val, pad_id=pad_id, max_length=max_length, max_length_rule=rule)
 
 
 def build(
