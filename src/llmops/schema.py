@@ -153,6 +153,8 @@ class Pretrain(Group):
     batch_tokens: Count | None = None
     micro_batch_size: Count | None = None
     max_steps: Count
+    in_domain_epochs: Rate | None = None
+    max_auto_steps: Count
     lr: Rate
     min_lr_ratio: Fraction
     warmup_steps: NonNegativeInt

@@ -102,7 +102,7 @@ def _summary_line(m: dict) -> str:
         else ""
     )
     return (
-        f"pretrain: val_loss {m['val_loss']:.4f} (ppl {m['val_perplexity']:.1f}), "
+        f"pretrain: {m['steps']} steps, val_loss {m['val_loss']:.4f} (ppl {m['val_perplexity']:.1f}), "
         f"{m['tokens_per_sec']:.0f} tokens/s{mfu}, {m['train_time_s']:.0f} s{own} -> {OUT}/"
     )
 

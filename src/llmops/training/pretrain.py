@@ -54,18 +54,19 @@ def build(params: Any, packed: Path, meta: dict[str, Any], session: Session, tra
     pretrain_cfg, trainer_cfg = params.pretrain, params.trainer
     context = int(params.model.context_length)
     config = build_lm_config(params.model, meta["vocab_size"], meta["special_ids"])
+    plan = BatchPlan.from_config(pretrain_cfg, world_size(trainer_cfg), stage="pretrain", context=context)
+    share = in_domain_share(meta.get("train_segments"), meta["train_tokens"], pretrain_cfg.get("in_domain_fraction"))
+    inside = in_domain_tokens(meta.get("train_segments"))
+    steps = planned_steps(pretrain_cfg, inside=inside, share=share, tokens_per_step=plan.global_batch * context)
     module = CausalLM(
         config,
         optimizer=optimizer_from_config(pretrain_cfg),
         scheduler=schedule_from_config(
-            warmup_steps=pretrain_cfg.warmup_steps,
-            total_steps=pretrain_cfg.max_steps,
-            min_lr_ratio=pretrain_cfg.min_lr_ratio,
+            warmup_steps=pretrain_cfg.warmup_steps, total_steps=steps, min_lr_ratio=pretrain_cfg.min_lr_ratio
         ),
         compile=bool(trainer_cfg.compile),
     )
     throughput = Throughput(flops_per_token(config, n_params=module.model.num_parameters()))
-    plan = BatchPlan.from_config(pretrain_cfg, world_size(trainer_cfg), stage="pretrain", context=context)
     checkpoint = StepCheckpoint(session.folder.last, pretrain_cfg.checkpoint_every_steps)
     trainer = build_trainer(
         trainer_cfg,
@@ -73,7 +74,7 @@ def build(params: Any, packed: Path, meta: dict[str, Any], session: Session, tra
         tracking_uri=tracking_uri,
         callbacks=[throughput, checkpoint, Progress("pretrain", throughput)],
         plan=plan,
-        max_steps=pretrain_cfg.max_steps,
+        max_steps=steps,
         val_every_steps=pretrain_cfg.val_every_steps,
         gradient_clip_val=pretrain_cfg.grad_clip,
     )
@@ -86,7 +87,7 @@ def build(params: Any, packed: Path, meta: dict[str, Any], session: Session, tra
     train = window_batches(
         PackedTokens(packed / "train", meta["dtype"], context, expected=meta["train_tokens"]),
         plan=plan,
-        total_steps=pretrain_cfg.max_steps,
+        total_steps=steps,
         seed=int(params.seed),
         pin_memory=device.type == "cuda",
         segments=meta.get("train_segments"),
@@ -102,10 +103,22 @@ def build(params: Any, packed: Path, meta: dict[str, Any], session: Session, tra
         throughput=throughput,
         peak_source=peak_source,
         context=context,
-        in_domain_share=in_domain_share(
-            meta.get("train_segments"), meta["train_tokens"], pretrain_cfg.get("in_domain_fraction")
-        ),
+        in_domain_share=share,
     )
+
+
+def planned_steps(cfg: Any, inside: int, share: float, tokens_per_step: int) -> int:
+    """pretrain.max_steps, or, where the task's own text is large, the steps that read its `inside`
+    tokens pretrain.in_domain_epochs times when `share` of the windows come from them, at most
+    pretrain.max_auto_steps. A function of the packed data and the params alone.
+    The tweets' 400 steps sat on the plateau of the development suite's sets, which all read their
+    text 2 to 21 times in them; a large corpus read a tenth of a time gained little
+    (docs/experiments.md)."""
+    steps = int(cfg.max_steps)
+    if not cfg.get("in_domain_epochs") or not inside or not share:
+        return steps
+    need = math.ceil(float(cfg.in_domain_epochs) * inside / (share * tokens_per_step))
+    return max(steps, min(need, int(cfg.max_auto_steps)))
 
 
 def fit(job: Pretraining, session: Session, meta: dict[str, Any]) -> dict[str, Any]:
