@@ -89,6 +89,13 @@ def test_pack_shards_writes_one_token_shard_per_corpus_shard_and_reads_back_as_o
     assert packed["tokens"] == n and packed["segments"] == segments and packed["shards"][1] == ["00001.bin", 0]
     stream = TokenShards(tmp_path / "packed", dtype, expected=n)
     assert np.array_equal(stream[0:n], np.fromfile(tmp_path / "flat.bin", dtype=dtype))
+    # the length profile: every document counted once per unit, in the bin of its length
+    lengths, edges = packed["lengths"]["sources"], packed["lengths"]["edges"]
+    assert {s: sum(c["chars"]) for s, c in lengths.items()} == {"labeled_train": 4, "wiki": 5}
+    assert sum(lengths["wiki"]["tokens"]) == 5 and len(lengths["wiki"]["tokens"]) == len(edges)
+    longest = max(len(d) for d in DOCS[:5])
+    top = max(i for i, c in enumerate(lengths["wiki"]["chars"]) if c)
+    assert edges[top] <= longest < edges[top + 1]
 
 
 def test_the_tokenizer_sample_is_bounded_in_bytes_when_documents_are_long(tmp_path):

@@ -17,8 +17,35 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16 if vocab_size <= 65536 else np.uint32)
 
 
+class LengthHistogram:
+    """Per source, how many documents fall in each power-of-two bin of characters and of tokens
+    (EOS included): the data profile's lengths, in memory flat in the corpus size."""
+
+    EDGES = [0, *(2**k for k in range(22))]  # [0, 1), [1, 2), [2, 4), ... [2**20, 2**21), then above
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, np.ndarray]] = {}
+
+    def add(self, source: str, chars: int, tokens: int) -> None:
+        row = self.counts.setdefault(source, {u: np.zeros(len(self.EDGES), np.int64) for u in ("chars", "tokens")})
+        for unit, n in (("chars", chars), ("tokens", tokens)):
+            row[unit][int(np.searchsorted(self.EDGES, n, side="right")) - 1] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "edges": self.EDGES,
+            "sources": {s: {u: c.tolist() for u, c in row.items()} for s, row in sorted(self.counts.items())},
+        }
+
+
 def pack_sources(
-    docs: Iterable[tuple[str, str]], tok: Tokenizer, eos_id: int, out: Path, dtype: np.dtype, chunk: int = 2048
+    docs: Iterable[tuple[str, str]],
+    tok: Tokenizer,
+    eos_id: int,
+    out: Path,
+    dtype: np.dtype,
+    chunk: int = 2048,
+    lengths: LengthHistogram | None = None,
 ) -> tuple[int, list[list]]:
     """Append each (text, source) document's tokens then EOS to `out`, a chunk at a time (memory
     flat in corpus size). Returns the token count and the token ranges [source, start, end) of
@@ -32,7 +59,9 @@ def pack_sources(
         def flush() -> int:
             ids = [e.ids + [eos_id] for e in tok.encode_batch(batch, add_special_tokens=False)]
             start = n
-            for doc, source in zip(ids, batch_sources, strict=True):
+            for text, doc, source in zip(batch, ids, batch_sources, strict=True):
+                if lengths is not None:
+                    lengths.add(source, len(text), len(doc))
                 if segments and segments[-1][0] == source:
                     segments[-1][2] = start + len(doc)
                 else:
@@ -58,12 +87,13 @@ def pack_shards(corpus: Path, tok: Tokenizer, eos_id: int, out: Path, dtype: np.
     """Each Parquet shard of the `corpus` folder (name order) to a token shard of the same stem in
     `out`. Shards are independent, so any executor could spread them; here they run one after
     another, each using every core through the tokenizer's own threads. Returns the total token
-    count, the tokens per shard, and the source ranges over the shards read end to end."""
+    count, the tokens per shard, the source ranges over the shards read end to end, and each
+    source's document lengths (`LengthHistogram`)."""
     out.mkdir(parents=True, exist_ok=True)
-    total, per_shard, segments = 0, [], []
+    total, per_shard, segments, lengths = 0, [], [], LengthHistogram()
     for shard in shards(corpus):
         docs = iter_texts_with_source(shard)
-        n, local = pack_sources(docs, tok, eos_id=eos_id, out=out / f"{shard.stem}.bin", dtype=dtype)
+        n, local = pack_sources(docs, tok, eos_id=eos_id, out=out / f"{shard.stem}.bin", dtype=dtype, lengths=lengths)
         for source, a, b in local:
             if segments and segments[-1][0] == source and segments[-1][2] == total + a:
                 segments[-1][2] = total + b
@@ -71,7 +101,7 @@ def pack_shards(corpus: Path, tok: Tokenizer, eos_id: int, out: Path, dtype: np.
                 segments.append([source, total + a, total + b])
         per_shard.append([f"{shard.stem}.bin", n])
         total += n
-    return {"tokens": total, "shards": per_shard, "segments": segments}
+    return {"tokens": total, "shards": per_shard, "segments": segments, "lengths": lengths.as_dict()}
 
 
 class TokenShards:

@@ -23,6 +23,7 @@ PLOTS = Path("reports/evaluate")
 REPORT = Path("reports/evaluate.md")
 REGISTRY = Path("reports/runs/registry.json")
 LEARNING_CURVE = Path("metrics/learning_curve.json")
+PACKED_META = Path("data/packed/meta.json")  # the corpus' lengths, for the data profile
 PRETRAIN = Path("metrics/pretrain.json")  # how much of the task's own text the LM read, for the card
 CARD = Path("reports/model_card.md")
 DRIFT_REFERENCE = Path("models/drift_reference/reference.json")  # its thresholds go into the card
@@ -74,7 +75,7 @@ def main() -> int:
     m.update(max_length=reading["max_length"], cut_share=reading["cut_share"], read_share=reading["read_share"])
     lineage = read_json(MODEL / "mlflow_run.json")
     with stage_run("evaluate", params, ["seed"], tags={"llmops.upstream.finetune_run": lineage["run_id"]}):
-        write_reports(m, labels=labels, y_test=y_test, pred=pred, curve=curve)
+        write_reports(m, labels=labels, y_test=y_test, pred=pred, curve=curve, lengths=facts.pop("lengths"))
         mlflow.log_metrics({k: float(v) for k, v in m.items() if isinstance(v, int | float | np.floating)})
         for path in (METRICS, REPORT, PLOTS / "confusion_matrix.png"):
             mlflow.log_artifact(str(path))
@@ -131,10 +132,14 @@ def score(
     return m, pred
 
 
-def write_reports(m: dict, labels: list[str], y_test: np.ndarray, pred: np.ndarray, curve: dict | None) -> None:
-    """metrics/evaluate.json and headline.json, the confusion CSV (a DVC plot) and PNG, evaluate.md."""
+def write_reports(
+    m: dict, labels: list[str], y_test: np.ndarray, pred: np.ndarray, curve: dict | None, lengths: dict
+) -> None:
+    """metrics/evaluate.json and headline.json, the confusion CSV (a DVC plot) and PNG, the text
+    lengths' PNG, evaluate.md."""
     from sklearn.metrics import confusion_matrix
 
+    from llmops.evaluation.lengths import lengths_png, table
     from llmops.evaluation.report import confusion_png, markdown
 
     with atomic_dir(PLOTS) as tmp:
@@ -142,9 +147,11 @@ def write_reports(m: dict, labels: list[str], y_test: np.ndarray, pred: np.ndarr
         pd.DataFrame({"actual": actual, "predicted": predicted}).to_csv(tmp / "confusion.csv", index=False)
         cm = confusion_matrix(y_test, pred, labels=range(len(labels)))
         confusion_png(cm, labels, path=tmp / "confusion_matrix.png", title=f"test macro-F1 {m['f1_macro']:.3f}")
+        lengths_png(lengths["profile"], lengths["cuts"], path=tmp / "text_lengths.png")
     write_json(METRICS, m)
     write_json(HEADLINE, headline(m))
-    write_text(REPORT, markdown(m, labels, learning_curve=curve))
+    profile = "\n## Text lengths\n\n![text lengths](evaluate/text_lengths.png)\n\n" + table(**lengths)
+    write_text(REPORT, markdown(m, labels, learning_curve=curve) + profile)
 
 
 def card_facts(
@@ -158,6 +165,7 @@ def card_facts(
     from sklearn.metrics import confusion_matrix
 
     from llmops.data.split import processed_fingerprint
+    from llmops.evaluation import lengths as text_lengths
     from llmops.evaluation.model_card import bootstrap_intervals
     from llmops.evaluation.predict import TextClassifier
     from llmops.models.inputs import read_shares, token_counts
@@ -197,6 +205,7 @@ def card_facts(
             "read_share": float(np.mean(read_shares(lengths, clf.max_length))) if len(lengths) else 1.0,
             "median_tokens": float(np.median(lengths)) if len(lengths) else 0.0,
         },
+        "lengths": text_lengths.data_profile(params, clf, {"train": train, "test": test}, packed_meta=PACKED_META),
         "non_ascii_share": float(train["text"].map(lambda t: any(c.isalpha() and ord(c) > 127 for c in t)).mean()),
     }
 

@@ -35,6 +35,7 @@ def main() -> int:
             packed = pack_shards(IN / split, tok, eos_id=ids["eos"], out=tmp / split, dtype=dtype)
             meta[f"{split}_tokens"], meta[f"{split}_segments"] = packed["tokens"], packed["segments"]
             meta[f"{split}_shards"] = packed["shards"]
+            meta[f"{split}_lengths"] = packed["lengths"]  # the data profile's lengths (reports/evaluate/)
         write_json(tmp / "meta.json", meta)
     log_stage_run(
         "pack",
