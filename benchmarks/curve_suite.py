@@ -399,7 +399,7 @@ def main() -> None:
         pretrain = yaml.safe_load((ws / "params.yaml").read_text())["pretrain"]
         results[name] = {**json.loads(out.read_text()), "pipeline_s": round(built, 1)}
         results[name]["in_domain_fraction"] = pretrain["in_domain_fraction"]
-        results[name]["pretrain_steps"] = pretrain["max_steps"]
+        results[name]["pretrain_steps"] = json.loads((ws / "metrics" / "pretrain.json").read_text())["steps"]
         print(f"curve_suite: {name}: {time.perf_counter() - t0:.0f} s", flush=True)
         print(table({name: results[name]}), flush=True)
     print(table(results))

@@ -35,10 +35,10 @@ def median_bin(counts: list[int]) -> str:
     return f"{EDGES[i]:,}-{EDGES[i + 1] - 1:,}" if i + 1 < len(EDGES) else f">= {EDGES[i]:,}"
 
 
-def table(prof: dict[str, dict], cuts: dict[str, dict[str, int]]) -> str:
+def table(profile: dict[str, dict], cuts: dict[str, dict[str, int]]) -> str:
     """Markdown: each set's documents and median bin in characters and tokens, and the cut points."""
     lines = ["| text | documents | median characters | median tokens |", "|---|---|---|---|"]
-    for name, c in prof.items():
+    for name, c in profile.items():
         lines.append(f"| {name} | {sum(c['chars']):,} | {median_bin(c['chars'])} | {median_bin(c['tokens'])} |")
     marks = [f"{why} at {n:,} {unit}" for unit, points in cuts.items() for why, n in points.items()]
     return "\n".join(lines) + ("\n\nCut points: " + "; ".join(marks) + "." if marks else "") + "\n"

@@ -37,8 +37,8 @@ class EncodedSplits:
     train: EncodedTexts
     val: EncodedTexts
     pad_id: int
-    max_length: int  # the recipe's, or what `auto` chose (`max_length_rule` says which)
-    max_length_rule: str
+    max_length: int | None = None  # the recipe's, or what `auto` chose (`max_length_rule` says which)
+    max_length_rule: str = "set"
 
 
 @dataclass
