@@ -248,7 +248,7 @@ def test_a_label_budget_subsets_the_train_split_only(pipeline):
 
     ws, _, _ = pipeline
     data, tokenizer = ws / "data/processed", load_hf_tokenizer(ws / "models/pretrained")
-    cfg = OmegaConf.create({"max_length": 48, "val_subsample": None, "label_budget": 60})
+    cfg = OmegaConf.create({"max_length": 48, "truncation": "head", "val_subsample": None, "label_budget": 60})
     small = encode_splits(data, tokenizer, cfg=cfg, seed=1, template="eos")
     larger = encode_splits(data, tokenizer, cfg=OmegaConf.merge(cfg, {"label_budget": 120}), seed=1, template="eos")
     assert len(small.train) == 60 and len(larger.train) == 120

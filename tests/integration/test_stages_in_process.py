@@ -69,7 +69,7 @@ def test_a_label_budget_the_split_cannot_hold_is_one_stage_error(workspace, caps
 
 
 def test_long_texts_are_fine_tuned_on_up_to_the_models_context(workspace):
-    """Texts of 2,000+ characters (each tweet of the split 40 times over): `max_length: auto`
+    """Texts of 2,000+ characters (each tweet of the split repeated up to that): `max_length: auto`
     reads them up to the LM's context (64 in the ci model), head+tail, and the model folder
     records how, for predict to read them alike."""
     import pandas as pd
@@ -79,7 +79,7 @@ def test_long_texts_are_fine_tuned_on_up_to_the_models_context(workspace):
     for split in ("train", "val"):
         path = workspace / f"data/processed/{split}.parquet"
         df = pd.read_parquet(path)
-        df.assign(text=[" ".join([t] * 40) for t in df["text"]]).to_parquet(path, index=False)
+        df.assign(text=[" ".join([t] * (2000 // len(t) + 1)) for t in df["text"]]).to_parquet(path, index=False)
     assert pd.read_parquet(workspace / "data/processed/train.parquet")["text"].str.len().min() >= 2000
     cut = ["finetune.max_length=auto", "finetune.truncation=head_tail"]
     write_params([*CI, *TINY, *cut], workspace / "params.yaml", workspace / "conf")
