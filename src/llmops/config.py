@@ -178,6 +178,13 @@ def recorded_overrides(path: Path = OVERRIDES_FILE) -> list[str]:
     return list(json.loads(path.read_text()).get("overrides", [])) if path.exists() else []
 
 
+def rerun_command(settings: dict[str, Any]) -> str:
+    """`make repro` with this params.yaml's own overrides and `settings` on top: what a refusal
+    tells the user to run."""
+    kept = [o for o in recorded_overrides() if _override_key(o) not in settings]
+    return 'make repro OVERRIDES="' + " ".join([*kept, *(f"{k}={v}" for k, v in settings.items())]) + '"'
+
+
 def record_overrides(overrides: list[str], path: Path = OVERRIDES_FILE) -> None:
     from llmops.io import write_json
 

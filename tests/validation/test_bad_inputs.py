@@ -351,9 +351,9 @@ def test_an_unclosed_quote_that_swallows_records_is_reported_and_quarantined(wor
         51,
     )
     rejected = pd.read_parquet(tmp_path / "data/validated/rejected.parquet")
-    assert rejected["row"].tolist() == [200] and "over 20 lines" in rejected["reason"].iloc[0]
+    assert rejected["row"].tolist() == [200] and "max_text_lines=20 lines" in rejected["reason"].iloc[0]
     summary = (tmp_path / "reports/validation/summary.md").read_text()
-    assert "over 20 lines" in summary and "200" in summary
+    assert "max_text_lines=20 lines" in summary and "200" in summary
     assert (
         run_main(ingest.main) == 0 and "549 records over 601 lines; 1 of them span 52 lines" in capsys.readouterr().out
     )
@@ -411,6 +411,17 @@ def test_preprocess_refusal_names_each_key_and_the_value_that_keeps_the_rows(wor
     )
     assert err == golden, err
     assert not (tmp_path / "data/processed").exists()
+
+
+def test_validate_refusal_names_the_length_limit_that_keeps_the_rows(workspace, capsys):
+    long = [(f"{i:03d} " + "word " * 130, "pos" if i % 2 else "neg") for i in range(30)]  # 654 characters
+    path = workspace("data.csv", _csv(GOOD + long), "data.validation.max_chars=500")
+    failed, err = run_gate(capsys, path)
+    assert failed == "validate", err
+    assert "above data.validation.max_rejected_share=5%" in err, err
+    assert "text length within data.validation.min_chars=1 and max_chars=500" in err, err
+    assert 'To keep them: make repro OVERRIDES="data=files data.labeled.path=data.csv' in err, err
+    assert 'data.validation.max_chars=700"' in err, err
 
 
 def test_own_data_keeps_long_texts_through_preprocess_and_reads_them_whole(workspace, capsys, tmp_path):

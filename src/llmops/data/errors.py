@@ -23,3 +23,11 @@ def md_escape(text: Any) -> str:
 
 class DataSourceError(ValueError):
     pass
+
+
+def limit_above(n: int) -> int:
+    """A limit a little above `n` that reads well, for a refusal to suggest: 4,210 -> 5,000; 731 -> 800."""
+    import math
+
+    step = 10 ** max(0, len(str(n)) - 1)
+    return math.ceil((n + 1) / step) * step

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from llmops.config import load_stage_params
+from llmops.config import load_stage_params, rerun_command
 from llmops.data.cleaning import cleaner
 from llmops.data.dedup import SeenHashes, dedup_labeled, text_fingerprints
 from llmops.data.encoding import is_latin1
+from llmops.data.errors import limit_above
 from llmops.data.neardup import near_duplicates
 from llmops.data.split import stratified_split
 from llmops.io import atomic_dir, read_json, remove_outputs, write_json
@@ -127,7 +128,7 @@ def _dropped_too_many(stats: dict[str, int], kept: int, pp, limit: float) -> str
             f"{stats['dropped_long']} longer than data.preprocess.max_chars={pp.max_chars} (keeping them needs "
             f"data.preprocess.max_chars >= {need:,}, or null for no limit)"
         )
-        fixes["data.preprocess.max_chars"] = _round_up(need)
+        fixes["data.preprocess.max_chars"] = limit_above(need)
     if stats.get("dropped_short"):
         reasons.append(
             f"{stats['dropped_short']} shorter than data.preprocess.min_chars={pp.min_chars} "
@@ -147,22 +148,8 @@ def _dropped_too_many(stats: dict[str, int], kept: int, pp, limit: float) -> str
     return (
         f"{IN / 'labeled.parquet'}: cleaning and dedup would drop {total - kept} of {total} rows "
         f"({share:.0%} > data.validation.max_dropped_share={limit:g}): {'; '.join(reasons)}. "
-        f"To keep them: {_rerun_with(fixes)}"
+        f"To keep them: {rerun_command(fixes)}"
     )
-
-
-def _round_up(n: int) -> int:
-    """A limit a little above `n` that reads well: 4,210 -> 5,000; 731 -> 800."""
-    step = 10 ** max(0, len(str(n)) - 1)
-    return math.ceil((n + 1) / step) * step
-
-
-def _rerun_with(settings: dict[str, object]) -> str:
-    """`make repro` with this params.yaml's own overrides and `settings` on top."""
-    from llmops.config import recorded_overrides
-
-    kept = [o for o in recorded_overrides() if o.split("=", 1)[0].lstrip("+~") not in settings]
-    return 'make repro OVERRIDES="' + " ".join([*kept, *(f"{k}={v}" for k, v in settings.items())]) + '"'
 
 
 def _distinct_labeled(path: Path, stats: dict[str, int]) -> pd.DataFrame:

@@ -7,6 +7,7 @@ Outputs: reports/validation/ (GX JSON results, Data Docs, summary.md) and data/v
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmops.config import load_stage_params
+from llmops.config import load_stage_params, rerun_command
 from llmops.data.dedup import text_fingerprints
+from llmops.data.errors import limit_above
 from llmops.io import atomic_dir, read_json, remove_outputs
 from llmops.stages.runner import StageError, run_stage
 from llmops.tracking.runs import log_stage_run
@@ -58,7 +60,8 @@ def main() -> int:
         print(
             f"validate: critical: {source}: {len(rejected)} of {len(labeled)} rows ({share:.1%}) fail quarantine "
             f"rules, above data.validation.max_rejected_share={v.max_rejected_share:.0%}: "
-            f"{rejected['reason'].value_counts().to_dict()}; first rows {rejected['row'].head(5).tolist()}",
+            f"{rejected['reason'].value_counts().to_dict()}; first rows {rejected['row'].head(5).tolist()}. "
+            f"To keep them: {rerun_command(_keeping(rejected, v, share))}",
             file=sys.stderr,
         )
         critical = True
@@ -110,6 +113,19 @@ def _rejected(labeled: pd.DataFrame, outcome: gate.SuiteOutcome) -> pd.DataFrame
                 reasons.setdefault(int(row), []).append(f["why"])
     rows = sorted(reasons)
     return labeled.loc[rows].assign(reason=["; ".join(reasons[r]) for r in rows])
+
+
+def _keeping(rejected: pd.DataFrame, v, share: float) -> dict[str, float]:
+    """The settings under which the quarantined rows would pass: the length and line limits they
+    broke, raised past their longest, else a rejected share that admits them."""
+    text = rejected["text"].fillna("")
+    fixes: dict[str, float] = {}
+    if v.get("max_chars") is not None and (text.str.len() > v.max_chars).any():
+        fixes["data.validation.max_chars"] = limit_above(int(text.str.len().max()))
+    lines = text.str.count("\n") + 1
+    if (lines > v.max_text_lines).any():
+        fixes["data.validation.max_text_lines"] = limit_above(int(lines.max()))
+    return fixes or {"data.validation.max_rejected_share": math.ceil(share * 100) / 100}
 
 
 def _rejected_lines(rejected: pd.DataFrame, share: float, bound: float) -> list[str]:

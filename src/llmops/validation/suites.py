@@ -124,8 +124,8 @@ def raw_labeled(v: Any, labels: list[str] | None, has_split: bool) -> list[Expec
         _e(
             "ExpectColumnValuesToNotMatchRegex",
             WARNING,
-            f"no text over {v.max_text_lines} lines: one quoted field spanning that many lines is usually an "
-            "unclosed quote that swallowed the records after it",
+            f"no text over data.validation.max_text_lines={v.max_text_lines} lines: one quoted field that long is "
+            "usually an unclosed quote that swallowed the records after it",
             quarantine=True,
             column="text",
             regex=_lines_over(v.max_text_lines),
@@ -151,7 +151,7 @@ def raw_labeled(v: Any, labels: list[str] | None, has_split: bool) -> list[Expec
         _e(
             "ExpectColumnValueLengthsToBeBetween",
             WARNING,
-            why="text length within bounds",
+            why=f"text length within data.validation.min_chars={v.min_chars} and max_chars={v.max_chars}",
             quarantine=True,
             column="text",
             min_value=v.min_chars,
