@@ -3,6 +3,7 @@ batches. Shared by fine-tuning and inference (predict, the pyfunc), which must e
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -48,8 +49,6 @@ def cut(ids: list[int], room: int, truncation: str) -> list[int]:
 def token_counts(tokenizer, texts: list[str], template: str = "eos"):
     """Tokens a classifier would read per (already cleaned) text if nothing were cut, its
     template's special tokens included: above max_length, a text is cut."""
-    import numpy as np
-
     ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     extra = 1 if template == "eos" else tokenizer.num_special_tokens_to_add()
     return np.array([len(x) + extra for x in ids], dtype=np.int64)
@@ -60,8 +59,6 @@ def resolve_max_length(setting: int | str, tokenizer, train_texts: list[str], te
     99th percentile of the train texts' token counts, rounded up to a multiple of 32 so that a few
     texts more or less do not move it, at most the model's context; fixed from the train split
     alone, before training. The tweets get 64 (their 99th percentile is 52 tokens)."""
-    import numpy as np
-
     if setting != "auto":
         return int(setting), "set"
     counts = token_counts(tokenizer, train_texts, template)
@@ -79,8 +76,6 @@ def model_context(tokenizer) -> int:
 
 def read_shares(lengths, max_length: int):
     """Per text, the share of its tokens the model reads at `max_length` (1.0 when it is not cut)."""
-    import numpy as np
-
     lengths = np.asarray(lengths, dtype=np.float64)
     return np.minimum(1.0, max_length / np.maximum(lengths, 1.0))
 
@@ -120,8 +115,6 @@ def class_probabilities(model, ids: list[list[int]], pad_id: int, batch_size: in
     """Softmax class probabilities (a numpy array, in `ids`' order) of encoded texts, batched by
     length so that little compute goes to padding (benchmarks/predict_speed.py). Puts `model` in
     eval mode."""
-    import numpy as np
-
     model.eval()
     if not ids:
         return np.zeros((0, int(model.config.num_labels)), dtype=np.float32)
