@@ -189,6 +189,7 @@ class Finetune(Recipe):
     micro_batch_size: Count | None = None
     epochs: Count
     max_steps: Annotated[int, Field(ge=-1)]
+    min_steps: NonNegativeInt = 0
     val_subsample: Count | None = None
     val_every_steps: Count | None = None
     checkpoint_every_steps: NonNegativeInt

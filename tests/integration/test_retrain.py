@@ -219,21 +219,23 @@ def _score_on_test_split(ws, env, version):
 
 
 def test_a_worse_config_is_refused_and_the_champion_stays(repo):
-    """One fine-tuning step leaves the classifier saying one class for everything: below the
-    registry's floor (`tracking.min_gain_over_majority`), logged and not registered, with the
-    reason; exit 2, no version, the champion stays."""
+    """One fine-tuning step under a registry floor (`tracking.min_gain_over_majority`) no
+    classifier clears: logged and not registered, with the reason; exit 2, no version, the
+    champion stays. (The floor is raised because whether one step leaves the classifier saying
+    one class for everything depends on the inputs' cut, not on the gate under test.)"""
     from mlflow.tracking import MlflowClient
 
     ws, env, _, _ = repo
     before, registered = champion(env), versions(env)
-    proc = retrain(repo, "finetune.max_steps=1", "finetune.val_every_steps=1")
+    floor = ("tracking.min_gain_over_majority=0.9",)
+    proc = retrain(repo, "finetune.max_steps=1", "finetune.val_every_steps=1", *floor)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "refused: not registered" in proc.stdout and "majority-class baseline" in proc.stdout
     assert champion(env) == before and versions(env) == registered
     decision = json.loads((ws / "reports/runs/registry.json").read_text())
     ev = json.loads((ws / "metrics/evaluate.json").read_text())
     assert decision["registered"] is False and decision["below_floor"] is True, decision
-    assert ev["f1_macro"] < ev["baseline_majority_f1_macro"] + 0.05
+    assert ev["f1_macro"] < ev["baseline_majority_f1_macro"] + 0.9
     assert "does not beat the majority-class baseline" in decision["reason"] and decision["reason"] in proc.stdout
     c = MlflowClient(env["MLFLOW_TRACKING_URI"])
     (evaluate,) = c.search_runs(

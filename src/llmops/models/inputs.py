@@ -24,14 +24,24 @@ def encode_texts(
     if template == "special":
         if truncation == "head":
             return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-        room = max_length - tokenizer.num_special_tokens_to_add()
+        before, after = _template_ends(tokenizer)
+        room = max_length - len(before) - len(after)
         body = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-        return [tokenizer.build_inputs_with_special_tokens(cut(ids, room, truncation)) for ids in body]
+        return [before + cut(ids, room, truncation) + after for ids in body]
     if truncation == "head":  # the tokenizer stops at the limit: long texts cost no more than that
         enc = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length - 1)
         return [ids + [tokenizer.eos_token_id] for ids in enc["input_ids"]]
     body = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     return [cut(ids, max_length - 1, truncation) + [tokenizer.eos_token_id] for ids in body]
+
+
+def _template_ends(tokenizer) -> tuple[list[int], list[int]]:
+    """The special tokens a tokenizer's template puts before and after a text ([CLS] / [SEP]),
+    read off one encoded word: transformers 5 tokenizers no longer all build them from ids."""
+    body = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    start = next(i for i in range(len(full)) if full[i : i + len(body)] == body)
+    return full[:start], full[start + len(body) :]
 
 
 def cut(ids: list[int], room: int, truncation: str) -> list[int]:

@@ -90,14 +90,14 @@ def build(
 ) -> FineTuning:
     """The classifier from `source` (weights or, for scratch inits, architecture only), a Trainer
     for `trainer_cfg`, and per-epoch permutations of the train split as global batches. `recipe` is
-    the finetune group or the learning curve's own copy of it; `steps` (default: recipe.epochs or
-    recipe.max_steps) and `val_every_steps` (default: the recipe's, else once per epoch) set the length;
-    `progress` names the stage in a progress line (none: silent)."""
+    the finetune group or the learning curve's own copy of it; `steps` (default: recipe.epochs, at
+    least recipe.min_steps, at most recipe.max_steps) and `val_every_steps` (default: the recipe's,
+    else once per epoch) set the length; `progress` names the stage in a progress line (none: silent)."""
     model = build_classifier(source, splits.labels, init, dropout=recipe.dropout, pooling=recipe.pooling)
     plan = BatchPlan.from_config(recipe, world_size(trainer_cfg), "finetune")
     per_epoch = steps_per_epoch(len(splits.train), plan)
-    if steps is None:
-        by_epochs = recipe.epochs * per_epoch
+    if steps is None:  # epochs, at least min_steps (a small train split), at most max_steps
+        by_epochs = max(recipe.epochs * per_epoch, int(recipe.get("min_steps") or 0))
         steps = by_epochs if recipe.max_steps < 0 else min(recipe.max_steps, by_epochs)
     throughput = Throughput()
     trainer = build_trainer(
