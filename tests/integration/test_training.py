@@ -236,7 +236,8 @@ def test_hf_init_fine_tunes_a_local_checkpoint_with_its_own_tokenizer(ci_pipelin
     assert 22e6 < ft["n_params"] == scratch["n_params"] < 23e6  # MiniLM-L6 + a 3-way head, both
     config = json.loads((ws / "models/classifier/config.json").read_text())
     assert config["model_type"] == "bert" and config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
-    assert read(ws, "models/classifier/inputs.json") == {"template": "special", "max_length": 32}
+    inputs = {"template": "special", "max_length": 32, "max_length_rule": "set", "truncation": "head_tail"}
+    assert read(ws, "models/classifier/inputs.json") == inputs
     assert (ws / "models/classifier/vocab.txt").exists() or (ws / "models/classifier/tokenizer.json").exists()
 
     ev = read(ws, "metrics/evaluate.json")
